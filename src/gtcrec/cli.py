@@ -1,0 +1,211 @@
+"""Command-line interface: ``gtcrec train | evaluate | data stats | data import | data synthetic``.
+
+Built on argparse (standard library): it supports variadic options such as ``--seeds 1 2 3``,
+which click/typer options do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from .config import ConfigError, RunConfig, build_config, from_dict, load_yaml_config, parse_override
+from .data.errors import DataError
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta-status notes, not ours
+    logging.captureWarnings(True)
+
+
+def _train_config(args: argparse.Namespace) -> RunConfig:
+    layers = []
+    model = args.model
+    if args.config:
+        layers.append(load_yaml_config(args.config))
+    cli: dict = {}
+    if model:
+        cli["model"] = model
+    if args.dataset:
+        cli.setdefault("data", {})["dataset"] = args.dataset
+    if args.modalities is not None:
+        cli.setdefault("data", {})["modalities"] = args.modalities
+    if args.seeds:
+        cli["seeds"] = args.seeds
+    for key in ("epochs", "lr", "batch_size", "patience", "device"):
+        value = getattr(args, key)
+        if value is not None:
+            cli.setdefault("train", {})[key] = value
+    if args.deterministic:
+        cli.setdefault("train", {})["deterministic"] = True
+    if args.no_progress:
+        cli.setdefault("train", {})["progress"] = False
+    if args.output_dir:
+        cli["output_dir"] = args.output_dir
+    if args.name:
+        cli["name"] = args.name
+    layers.append(cli)
+    for override in args.set or []:
+        layers.append(parse_override(override))
+    return build_config(*layers)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    if args.resume:
+        config = from_dict(RunConfig, load_yaml_config(str(Path(args.resume) / "config.yaml")), "config")
+    else:
+        config = _train_config(args)
+    if args.print_config:
+        print(config.to_yaml())
+        return 0
+    result = train(config, resume_dir=args.resume)
+    print(result.to_markdown())
+    print(f"\nrun folder: {result.run_dir} (summary.md, summary.csv, seed*/metrics.json, seed*/best.safetensors)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data.sources import load_dataset
+    from .evaluation import Evaluator
+    from .models import ModelInputs, build_model
+    from .train.checkpoint import load_tensors
+    from .train.seeding import resolve_device
+
+    run = Path(args.run_dir)
+    if not (run / "best.safetensors").exists():
+        seeds = sorted(run.glob("seed*/best.safetensors"))
+        if not seeds:
+            raise DataError("no best.safetensors here or in seed*/", path=str(run))
+        run = seeds[0].parent
+    config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
+    data = load_dataset(args.dataset or config.data.dataset, config.data.modalities)
+    device = resolve_device(args.device or config.train.device)
+    model = build_model(config.model, ModelInputs.from_data(data), config.model_params).to(device)
+    model.load_state_dict(load_tensors(run / "best.safetensors", device))
+    evaluator = Evaluator(data, args.split, ks=config.train.topk, batch_size=config.train.eval_batch_size,
+                          device=device, mask_valid=config.data.mask_valid_at_test)
+    with torch.no_grad():
+        result = evaluator.evaluate(model)
+    if args.json:
+        print(json.dumps(result.metrics, indent=2))
+    else:
+        print(f"{config.model} ({run}) on {data.name} {args.split}, {result.n_users} users")
+        for name, value in result.metrics.items():
+            print(f"  {name:<14} {value:.4f}")
+    return 0
+
+
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    from .data import dataset_stats, format_stats, load_dataset
+
+    stats = dataset_stats(load_dataset(args.dataset))
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from .data import import_interactions
+
+    report = import_interactions(
+        args.interactions, args.out, name=args.name, user_col=args.user_col, item_col=args.item_col,
+        rating_col=args.rating_col, timestamp_col=args.timestamp_col, min_rating=args.min_rating,
+        kcore=args.kcore, seed=args.seed, sep=args.sep)
+    print(report.to_json())
+    return 0
+
+
+def cmd_data_synthetic(args: argparse.Namespace) -> int:
+    from .data import SyntheticConfig, make_synthetic, write_mmrec
+
+    cfg = SyntheticConfig(n_users=args.users, n_items=args.items, seed=args.seed)
+    out = write_mmrec(make_synthetic(cfg, name=args.name), args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gtcrec", description="Multi-modal recommendation with GTC.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train and evaluate a model (test at the best-validation epoch)")
+    p.add_argument("--model", help="model name (lightgcn, bprmf, ...)")
+    p.add_argument("--dataset", help="dataset folder, built-in (ml-100k, synthetic) or a name under shared/data")
+    p.add_argument("--config", help="YAML config file or preset name")
+    p.add_argument("--modalities", nargs="*", help="content modalities to use (default: all)")
+    p.add_argument("--seeds", nargs="+", type=int, help="one run per seed; mean ± std table")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--output-dir")
+    p.add_argument("--name", help="run folder name")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any option, e.g. --set model_params.n_layers=3 --set train.weight_decay=0")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoints")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a saved best checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--split", choices=["valid", "test"], default="test")
+    p.add_argument("--dataset", help="override the dataset recorded in the run's config")
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("stats", help="users, items, interactions, sparsity, splits, degrees")
+    p.add_argument("dataset")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_data_stats)
+
+    p = data.add_parser("import", help="raw interactions (CSV/TSV/Parquet) -> MMRec-format folder")
+    p.add_argument("interactions")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name")
+    p.add_argument("--user-col", default="user_id")
+    p.add_argument("--item-col", default="item_id")
+    p.add_argument("--rating-col")
+    p.add_argument("--timestamp-col")
+    p.add_argument("--min-rating", type=float)
+    p.add_argument("--kcore", type=int, default=5)
+    p.add_argument("--seed", type=int, default=999)
+    p.add_argument("--sep", help="field separator (default: from the suffix)")
+    p.set_defaults(func=cmd_data_import)
+
+    p = data.add_parser("synthetic", help="write the planted multimodal synthetic dataset")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name", default="synthetic")
+    p.add_argument("--users", type=int, default=600)
+    p.add_argument("--items", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_data_synthetic)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except (DataError, ConfigError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Data formats, validation, splits and synthetic data."""
+
+from .dataset import SPLITS, InteractionData
+from .errors import DataError, DataWarning
+from .importer import ImportReport, import_interactions
+from .mmrec import load_mmrec, write_mmrec
+from .sources import build_ml100k, load_dataset
+from .split import kcore_filter, mmrec_split, mmrec_split_sizes
+from .stats import dataset_stats, format_stats
+from .synthetic import SyntheticConfig, make_synthetic
+
+__all__ = [
+    "SPLITS", "InteractionData", "DataError", "DataWarning", "ImportReport", "import_interactions",
+    "load_mmrec", "write_mmrec", "build_ml100k", "load_dataset", "kcore_filter", "mmrec_split",
+    "mmrec_split_sizes", "dataset_stats", "format_stats", "SyntheticConfig", "make_synthetic",
+]

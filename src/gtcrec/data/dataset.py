@@ -1,0 +1,75 @@
+"""The in-memory dataset every model and trainer works on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class InteractionData:
+    """Implicit-feedback interactions split into train/valid/test, plus item content features.
+
+    Pairs are int64 arrays of shape (n, 2) holding (user, item); ids are dense in
+    [0, n_users) and [0, n_items). ``features`` maps a modality name (e.g. "visual")
+    to a float32 array of shape (n_items, dim), row i describing item i.
+    """
+
+    name: str
+    n_users: int
+    n_items: int
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for split in SPLITS:
+            pairs = np.asarray(getattr(self, split), dtype=np.int64).reshape(-1, 2)
+            setattr(self, split, pairs)
+        for modality, feat in self.features.items():
+            if feat.shape[0] != self.n_items:
+                raise ValueError(f"modality {modality!r}: {feat.shape[0]} feature rows for {self.n_items} items")
+
+    def pairs(self, split: str) -> np.ndarray:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return getattr(self, split)
+
+    def csr(self, split: str) -> sp.csr_matrix:
+        """Binary user x item matrix of one split (sorted indices, no duplicates)."""
+        pairs = self.pairs(split)
+        mat = sp.csr_matrix(
+            (np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])),
+            shape=(self.n_users, self.n_items),
+        )
+        mat.sum_duplicates()
+        mat.sort_indices()
+        return mat
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.features)
+
+    def with_modalities(self, names: list[str] | None) -> "InteractionData":
+        """A view keeping only the named content modalities (None keeps all)."""
+        if names is None:
+            return self
+        missing = [m for m in names if m not in self.features]
+        if missing:
+            raise ValueError(f"dataset {self.name!r} has no modality {missing}; it has {self.modalities}")
+        return InteractionData(
+            self.name, self.n_users, self.n_items, self.train, self.valid, self.test,
+            {m: self.features[m] for m in names}, self.source,
+        )
+
+    def users_with_train(self) -> np.ndarray:
+        """Boolean mask over users: True where the user has at least one training interaction."""
+        has = np.zeros(self.n_users, dtype=bool)
+        has[self.train[:, 0]] = True
+        return has

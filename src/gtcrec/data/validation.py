@@ -1,0 +1,112 @@
+"""Checks on interaction tables and feature matrices. Every failure names file, line and expectation."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, DataWarning
+
+
+def _line_of(row_index: int, header_lines: int = 1) -> int:
+    """1-based file line of a 0-based data row (after ``header_lines`` header lines)."""
+    return int(row_index) + header_lines + 1
+
+
+def require_columns(frame: pd.DataFrame, required: dict[str, str], path: str | Path) -> None:
+    """``required`` maps a role (e.g. 'user') to the column name expected for it."""
+    missing = [f"{col!r} ({role})" for role, col in required.items() if col not in frame.columns]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; the header has {list(frame.columns)}",
+            path=str(path), line=1,
+        )
+
+
+def integer_column(frame: pd.DataFrame, column: str, path: str | Path, *, header_lines: int = 1,
+                   minimum: int = 0, maximum: int | None = None, what: str = "id") -> np.ndarray:
+    """Parse a column as non-negative integers, failing on the first offending line."""
+    raw = frame[column]
+    numeric = pd.to_numeric(raw, errors="coerce")
+    bad = numeric.isna().to_numpy()
+    if not bad.any():
+        values = numeric.to_numpy(dtype=np.float64)
+        bad = values != np.floor(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"column {column!r}: expected an integer {what}, got {raw.iloc[row]!r}",
+            path=str(path), line=_line_of(row, header_lines),
+        )
+    values = numeric.to_numpy(dtype=np.float64).astype(np.int64)
+    low = values < minimum
+    high = values > maximum if maximum is not None else np.zeros_like(low)
+    if low.any() or high.any():
+        row = int(np.flatnonzero(low | high)[0])
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise DataError(
+            f"column {column!r}: {what} {values[row]} out of range, expected {allowed}",
+            path=str(path), line=_line_of(row, header_lines),
+        )
+    return values
+
+
+def check_no_duplicate_pairs(users: np.ndarray, items: np.ndarray, path: str | Path, *,
+                             header_lines: int = 1) -> None:
+    keys = users.astype(np.int64) * (int(items.max(initial=0)) + 1) + items
+    order = np.argsort(keys, kind="stable")
+    dup = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+    if dup.size:
+        first, second = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
+        raise DataError(
+            f"duplicated (user, item) pair ({users[first]}, {items[first]}) also on line "
+            f"{_line_of(first, header_lines)}; each pair may appear once",
+            path=str(path), line=_line_of(second, header_lines),
+        )
+
+
+def check_features(feat: np.ndarray, n_items: int, path: str | Path) -> np.ndarray:
+    """Validate an item feature matrix and return it as float32."""
+    if feat.ndim != 2:
+        raise DataError(f"expected a 2-D array (items x dims), got shape {feat.shape}", path=str(path))
+    if not np.issubdtype(feat.dtype, np.floating) and not np.issubdtype(feat.dtype, np.integer):
+        raise DataError(f"expected a numeric array, got dtype {feat.dtype}", path=str(path))
+    if feat.shape[0] != n_items:
+        raise DataError(
+            f"{feat.shape[0]} feature rows, expected one row per item ({n_items} items, ids 0..{n_items - 1})",
+            path=str(path),
+        )
+    feat = feat.astype(np.float32, copy=False)
+    finite = np.isfinite(feat)
+    if not finite.all():
+        row, col = map(int, np.argwhere(~finite)[0])
+        count = int((~finite.all(axis=1)).sum())
+        raise DataError(
+            f"non-finite value {feat[row, col]} at row {row} (item {row}), column {col}; "
+            f"{count} row(s) affected; features must be finite",
+            path=str(path),
+        )
+    return feat
+
+
+def load_npy(path: str | Path) -> np.ndarray:
+    """Load a .npy without pickle; object arrays are refused."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"cannot load without pickle ({exc}); save a plain numeric array", path=str(path)) from exc
+    except OSError as exc:
+        raise DataError(f"not a readable .npy file ({exc})", path=str(path)) from exc
+
+
+def warn_users_without_train(n_users_without_train: int, n_eval_affected: int, source: str) -> None:
+    if n_users_without_train:
+        warnings.warn(
+            f"{source}: {n_users_without_train} user(s) have no training interaction; "
+            f"{n_eval_affected} of them have valid/test interactions. Policy: they are kept in the data "
+            "but excluded from evaluation (as MMRec does), since no model can rank for them from history.",
+            DataWarning, stacklevel=3,
+        )

@@ -1,0 +1,7 @@
+"""Full-ranking evaluation with training items masked."""
+
+from .evaluator import EvalResult, Evaluator
+from .metrics import METRICS, topk_metrics
+from .ranking import CSRRows, mask_rows
+
+__all__ = ["EvalResult", "Evaluator", "METRICS", "topk_metrics", "CSRRows", "mask_rows"]

@@ -1,0 +1,83 @@
+"""Full-ranking evaluation: every item is scored for every evaluated user, training items masked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..data.dataset import InteractionData
+from .metrics import topk_metrics
+from .ranking import CSRRows, mask_rows
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    n_users: int
+    per_user: dict[str, torch.Tensor] | None = None
+
+
+class Evaluator:
+    """Evaluates one split of ``data``.
+
+    Evaluated users: those with at least one interaction in the split *and* at least one
+    training interaction (MMRec's policy; a user with no history cannot be ranked for).
+    Masked: the user's training items; with ``mask_valid`` also validation items (test only).
+    """
+
+    def __init__(self, data: InteractionData, split: str, *, ks: list[int] | tuple[int, ...] = (5, 10, 20, 50),
+                 batch_size: int = 4096, device: torch.device | str = "cpu", mask_valid: bool = False):
+        if split not in ("valid", "test"):
+            raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+        self.split = split
+        self.ks = sorted(set(int(k) for k in ks))
+        self.max_k = min(max(self.ks), data.n_items)
+        self.ks = [k for k in self.ks if k <= self.max_k] or [self.max_k]
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        target = data.csr(split)
+        exclude = data.csr("train")
+        if split == "test" and mask_valid:
+            exclude = ((exclude + data.csr("valid")) > 0).astype(np.float32).tocsr()
+        has_target = np.diff(target.indptr) > 0
+        users = np.flatnonzero(has_target & data.users_with_train())
+        self.users = torch.from_numpy(users).to(self.device)
+        self.target = CSRRows(target, self.device)
+        # Sorted user * n_items + item keys of the split's pairs: hit look-up by binary search.
+        self.target_keys = torch.from_numpy(np.sort(data.pairs(split) @ np.array([data.n_items, 1]))).to(self.device)
+        self.exclude = CSRRows(exclude, self.device)
+        self.n_items = data.n_items
+
+    def _is_target(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        keys = users * self.n_items + items
+        idx = torch.searchsorted(self.target_keys, keys).clamp_(max=len(self.target_keys) - 1)
+        return self.target_keys[idx] == keys
+
+    @torch.no_grad()
+    def evaluate(self, model, *, per_user: bool = False) -> EvalResult:
+        user_reps, item_reps = model.representations()
+        return self.evaluate_scores(lambda users: model.score(user_reps[users], item_reps), per_user=per_user)
+
+    @torch.no_grad()
+    def evaluate_scores(self, score_fn, *, per_user: bool = False) -> EvalResult:
+        """``score_fn(users) -> (len(users), n_items)`` scores, a fresh tensor (it is masked in place)."""
+        sums: dict[str, torch.Tensor] = {}
+        chunks: dict[str, list[torch.Tensor]] = {}
+        for start in range(0, len(self.users), self.batch_size):
+            users = self.users[start:start + self.batch_size]
+            scores = score_fn(users).float()
+            mask_rows(scores, users, self.exclude)
+            top = torch.topk(scores, self.max_k, dim=1).indices
+            hits = self._is_target(users.unsqueeze(1), top)
+            batch = topk_metrics(hits, self.target.row_lengths(users), self.ks)
+            for name, values in batch.items():
+                sums[name] = sums.get(name, 0.0) + values.sum()
+                if per_user:
+                    chunks.setdefault(name, []).append(values.cpu())
+        n = len(self.users)
+        metrics = {name: float(total) / max(n, 1) for name, total in sums.items()}
+        per = {name: torch.cat(vals) for name, vals in chunks.items()} if per_user else None
+        return EvalResult(metrics, n, per)

@@ -1,0 +1,8 @@
+"""Training: BPR loop, negative sampling, checkpoints, multi-seed runs."""
+
+from .results import RunResult, SeedResult
+from .run import train, train_seed
+from .sampler import NegativeSampler
+from .trainer import FitResult, Trainer
+
+__all__ = ["RunResult", "SeedResult", "train", "train_seed", "NegativeSampler", "FitResult", "Trainer"]

@@ -1,0 +1,91 @@
+"""One training run: load data, train each seed, evaluate test once at the best-validation epoch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..config import RunConfig
+from ..data.dataset import InteractionData
+from ..data.sources import load_dataset
+from ..evaluation import Evaluator
+from ..models import ModelInputs, build_model
+from .checkpoint import atomic_write_json
+from .results import RunResult, SeedResult
+from .seeding import resolve_device, seed_everything
+from .trainer import Trainer
+
+log = logging.getLogger("gtcrec")
+
+
+def _run_dir(config: RunConfig) -> Path:
+    name = config.name or f"{Path(config.data.dataset).name}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(config.output_dir) / name
+
+
+def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Path | None, *,
+               resume: bool = False) -> SeedResult:
+    cfg = config.train
+    seed_everything(seed, cfg.deterministic)
+    device = resolve_device(cfg.device)
+    model = build_model(config.model, ModelInputs.from_data(data), config.model_params)
+    n_params = sum(p.numel() for p in model.parameters())
+    file_handler = None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(config.to_yaml())
+        file_handler = logging.FileHandler(run_dir / "train.log")
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(file_handler)
+    try:
+        log.info("seed %d | %s on %s | %d users %d items | %d parameters | device %s", seed, config.model,
+                 data.name, data.n_users, data.n_items, n_params, device)
+        trainer = Trainer(model, data, cfg, seed=seed, device=device, run_dir=run_dir)
+        fit = trainer.fit(resume=resume)
+        # The only test evaluation of the run, on the restored best-validation weights.
+        test = Evaluator(data, "test", ks=cfg.topk, batch_size=cfg.eval_batch_size, device=device,
+                         mask_valid=config.data.mask_valid_at_test).evaluate(trainer.model).metrics
+        result = SeedResult(seed, fit.best_epoch, fit.epochs_run, fit.best_valid, test, fit.epoch_seconds,
+                            fit.eval_seconds, n_params, str(run_dir) if run_dir else None)
+        log.info("seed %d | best epoch %d | test recall@20 %.4f ndcg@20 %.4f", seed, fit.best_epoch,
+                 test.get("recall@20", float("nan")), test.get("ndcg@20", float("nan")))
+        if run_dir is not None:
+            atomic_write_json(run_dir / "metrics.json", {**asdict(result), "history": fit.history,
+                                                         "stopped_early": fit.stopped_early,
+                                                         "device": str(device), "torch": torch.__version__})
+        return result
+    finally:
+        if file_handler is not None:
+            log.removeHandler(file_handler)
+            file_handler.close()
+
+
+def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir: str | Path | None = None
+          ) -> RunResult:
+    """Train ``config.model`` once per seed in ``config.seeds``; returns test metrics at best validation."""
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    if data is None:
+        data = load_dataset(config.data.dataset, config.data.modalities)
+    else:
+        data = data.with_modalities(config.data.modalities)
+    root = Path(resume_dir) if resume_dir else _run_dir(config)
+    result = RunResult(config.model, data.name, run_dir=str(root))
+    for seed in config.seeds:
+        seed_dir = root / f"seed{seed}"
+        done = seed_dir / "metrics.json"
+        if resume_dir and done.exists():
+            saved = json.loads(done.read_text())
+            fields = SeedResult.__dataclass_fields__
+            result.seeds.append(SeedResult(**{k: v for k, v in saved.items() if k in fields}))
+            log.info("seed %d already finished in %s", seed, seed_dir)
+            continue
+        result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
+    (root / "config.yaml").write_text(config.to_yaml())
+    result.write(root)
+    return result

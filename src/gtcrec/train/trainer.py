@@ -1,0 +1,182 @@
+"""BPR training loop with early stopping on validation, atomic checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import TrainConfig
+from ..data.dataset import InteractionData
+from ..evaluation import Evaluator
+from ..models.base import Recommender
+from .checkpoint import (
+    atomic_write_json,
+    load_tensors,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_tensors,
+)
+from .sampler import NegativeSampler
+
+log = logging.getLogger("gtcrec")
+
+BEST_FILE = "best.safetensors"
+LAST_FILE = "last.safetensors"
+LAST_STATE = "last.json"
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_valid: dict[str, float]
+    epochs_run: int
+    stopped_early: bool
+    epoch_seconds: float  # mean training seconds per epoch (no evaluation)
+    eval_seconds: float  # mean seconds per validation pass
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains ``model`` on ``data.train``; chooses the epoch by ``cfg.valid_metric`` on validation.
+
+    The test split is never touched here: the caller evaluates it once, after :meth:`fit`,
+    on the restored best-validation weights.
+    """
+
+    def __init__(self, model: Recommender, data: InteractionData, cfg: TrainConfig, *, seed: int,
+                 device: torch.device, run_dir: Path | None = None, valid_evaluator: Evaluator | None = None):
+        self.model = model.to(device)
+        self.data = data
+        self.cfg = cfg
+        self.device = device
+        self.run_dir = run_dir
+        self.valid_evaluator = valid_evaluator or Evaluator(
+            data, "valid", ks=cfg.topk, batch_size=cfg.eval_batch_size, device=device)
+        if cfg.valid_metric not in self._metric_names():
+            raise ValueError(f"valid_metric {cfg.valid_metric!r} is not computed; choose from "
+                             f"{sorted(self._metric_names())}")
+        self.train_pairs = torch.as_tensor(data.train, dtype=torch.long, device=device)
+        self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _metric_names(self) -> set[str]:
+        return {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit") for k in self.valid_evaluator.ks}
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        n = len(self.train_pairs)
+        order = torch.randperm(n, device=self.device, generator=self.generator)
+        totals: dict[str, float] = {}
+        n_batches = math.ceil(n / self.cfg.batch_size)
+        show = self.cfg.progress and sys.stderr.isatty()
+        for b in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not show):
+            idx = order[b * self.cfg.batch_size:(b + 1) * self.cfg.batch_size]
+            users, pos = self.train_pairs[idx, 0], self.train_pairs[idx, 1]
+            neg = self.sampler.sample(users, self.generator)
+            terms = self.model.loss(users, pos, neg)
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"epoch {epoch}, batch {b}: loss is {loss.item()}; lower train.lr?")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + float(value.detach())
+        return {name: total / n_batches for name, total in totals.items()}
+
+    def fit(self, *, resume: bool = False) -> FitResult:
+        cfg = self.cfg
+        start_epoch, best_epoch, best_score, bad_evals = 1, 0, -math.inf, 0
+        best_valid: dict[str, float] = {}
+        history: list[dict] = []
+        if resume and self.run_dir is not None and (self.run_dir / LAST_STATE).exists():
+            state = self._load_last()
+            start_epoch = state["epoch"] + 1
+            best_epoch, best_score, bad_evals = state["best_epoch"], state["best_score"], state["bad_evals"]
+            best_valid, history = state["best_valid"], state["history"]
+            log.info("resumed from %s at epoch %d (best %s %.4f @ %d)", self.run_dir, state["epoch"],
+                     cfg.valid_metric, best_score, best_epoch)
+        stopped_early = False
+        epoch = start_epoch - 1
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            losses = self.train_epoch(epoch)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            record = {"epoch": epoch, "train_seconds": time.perf_counter() - t0, **losses}
+            line = f"epoch {epoch:4d} | " + " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+            line += f" | train {record['train_seconds']:.2f}s"
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                t1 = time.perf_counter()
+                valid = self.valid_evaluator.evaluate(self.model).metrics
+                record["eval_seconds"] = time.perf_counter() - t1
+                record["valid"] = valid
+                score = valid[cfg.valid_metric]
+                if score > best_score:
+                    best_epoch, best_score, best_valid, bad_evals = epoch, score, valid, 0
+                    self._save_best()
+                else:
+                    bad_evals += 1
+                line += (f" eval {record['eval_seconds']:.2f}s | valid recall@20 {valid.get('recall@20', 0):.4f} "
+                         f"ndcg@20 {valid.get('ndcg@20', 0):.4f} | best {cfg.valid_metric} {best_score:.4f} "
+                         f"@ {best_epoch}")
+            history.append(record)
+            log.info(line)
+            if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+                self._save_last(epoch, best_epoch, best_score, bad_evals, best_valid, history)
+            if bad_evals >= cfg.patience:
+                stopped_early = True
+                log.info("early stop: no validation improvement in %d evaluations", cfg.patience)
+                break
+        if self.best_state is None and self.run_dir is not None and (self.run_dir / BEST_FILE).exists():
+            self.best_state = load_tensors(self.run_dir / BEST_FILE, self.device)
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        train_times = [h["train_seconds"] for h in history]
+        eval_times = [h["eval_seconds"] for h in history if "eval_seconds" in h]
+        return FitResult(best_epoch, best_valid, epoch, stopped_early,
+                         sum(train_times) / max(len(train_times), 1), sum(eval_times) / max(len(eval_times), 1),
+                         history)
+
+    def _save_best(self) -> None:
+        self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.run_dir is not None:
+            save_tensors(self.run_dir / BEST_FILE, self.best_state, {"model": self.model.name})
+
+    def _save_last(self, epoch, best_epoch, best_score, bad_evals, best_valid, history) -> None:
+        if self.run_dir is None:
+            return
+        optim_tensors, optim_scalars = optimizer_to_tensors(self.optimizer)
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update(optim_tensors)
+        tensors["rng.generator"] = self.generator.get_state()
+        save_tensors(self.run_dir / LAST_FILE, tensors)
+        atomic_write_json(self.run_dir / LAST_STATE, {
+            "epoch": epoch, "best_epoch": best_epoch, "best_score": best_score, "bad_evals": bad_evals,
+            "best_valid": best_valid, "history": history, "optimizer": optim_scalars})
+
+    def _load_last(self) -> dict:
+        state = json.loads((self.run_dir / LAST_STATE).read_text())
+        tensors = load_tensors(self.run_dir / LAST_FILE, self.device)
+        self.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        optimizer_from_tensors(self.optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")},
+                               state["optimizer"])
+        self.generator.set_state(tensors["rng.generator"].cpu())
+        if (self.run_dir / BEST_FILE).exists():
+            self.best_state = load_tensors(self.run_dir / BEST_FILE, self.device)
+        return state
+
+
+def fit_result_dict(result: FitResult) -> dict:
+    return asdict(result)
