@@ -13,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import ConfigError, RunConfig, build_config, from_dict, load_yaml_config, parse_override
+from .config import PRESETS_DIR, ConfigError, RunConfig, build_config, from_dict, load_yaml_config, parse_override
 from .data.errors import DataError
 
 
@@ -28,6 +28,8 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
     model = args.model
     if args.config:
         layers.append(load_yaml_config(args.config))
+    elif (PRESETS_DIR / f"{model or RunConfig().model}.yaml").exists():
+        layers.append(load_yaml_config(model or RunConfig().model))  # the model's preset is the base
     cli: dict = {}
     if model:
         cli["model"] = model

@@ -13,7 +13,7 @@ import yaml
 from .errors import DataError
 from .mmrec import DATASET_YAML
 from .split import kcore_filter, mmrec_split
-from .validation import require_columns
+from .validation import drop_blank_rows, file_lines, require_columns
 
 
 @dataclass
@@ -50,18 +50,20 @@ def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     if sep is None:
         sep = "," if suffix == ".csv" else "\t"
     try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                            skip_blank_lines=False)
     except pd.errors.ParserError as exc:
         raise DataError(f"cannot parse as a {sep!r}-separated table: {exc}", path=str(path)) from exc
+    return drop_blank_rows(frame)
 
 
 def _numeric(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna().to_numpy()
+    bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"column {column!r}: expected a number, got {frame[column].iloc[row]!r}",
-                        path=str(path), line=row + 2)
+        raise DataError(f"column {column!r}: expected a finite number, got {frame[column].iloc[row]!r}",
+                        path=str(path), line=int(file_lines(frame)[row]))
     return values.to_numpy(dtype=np.float64)
 
 
@@ -106,7 +108,7 @@ def import_interactions(
         missing = frame[roles[role]].isna().to_numpy()
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
-            raise DataError(f"column {roles[role]!r}: empty {role} id", path=str(path), line=row + 2)
+            raise DataError(f"column {roles[role]!r}: empty {role} id", path=str(path), line=int(file_lines(frame)[row]))
 
     table = pd.DataFrame({"user": frame[user_col].astype(str), "item": frame[item_col].astype(str)})
     table["rating"] = _numeric(frame, rating_col, path) if rating_col else 1.0
@@ -117,6 +119,8 @@ def import_interactions(
         keep = table["rating"].to_numpy() >= min_rating
         below = int((~keep).sum())
         table = table[keep]
+        if len(table) == 0:
+            raise DataError(f"no rows with {rating_col} >= {min_rating}", path=str(path))
     before = len(table)
     table = table.groupby(["user", "item"], as_index=False, sort=False).agg(
         rating=("rating", "max"), timestamp=("timestamp", "max"))

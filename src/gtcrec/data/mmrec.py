@@ -30,6 +30,8 @@ from .validation import (
     check_no_duplicate_pairs,
     integer_column,
     load_npy,
+    drop_blank_rows,
+    file_lines,
     require_columns,
     warn_users_without_train,
 )
@@ -125,8 +127,10 @@ def load_mmrec(root: str | Path, modalities: list[str] | None = None) -> Interac
     for modality, feat in raw_feats.items():
         features[modality] = check_features(feat, n_items, spec.modalities[modality])
 
-    frame = pd.read_csv(spec.inter, sep="\t", dtype=str, keep_default_na=False)
+    frame = pd.read_csv(spec.inter, sep="\t", dtype=str, keep_default_na=False, na_values=[""],
+                        skip_blank_lines=False)
     require_columns(frame, spec.columns, spec.inter)
+    frame = drop_blank_rows(frame)
     if len(frame) == 0:
         raise DataError("no interactions (only a header)", path=str(spec.inter))
     users = integer_column(frame, spec.columns["user"], spec.inter, maximum=None if spec.n_users is None
@@ -134,7 +138,7 @@ def load_mmrec(root: str | Path, modalities: list[str] | None = None) -> Interac
     items = integer_column(frame, spec.columns["item"], spec.inter, maximum=None if n_items is None
                            else n_items - 1, what="item id (row of the feature files)" if features else "item id")
     labels = integer_column(frame, spec.columns["split"], spec.inter, maximum=2, what="split label (0/1/2)")
-    check_no_duplicate_pairs(users, items, spec.inter)
+    check_no_duplicate_pairs(users, items, spec.inter, lines=file_lines(frame))
 
     n_users = spec.n_users or int(users.max()) + 1
     n_items = n_items or int(items.max()) + 1

@@ -12,7 +12,7 @@ def kcore_filter(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
     remaining user and item has at least ``k``. ``k <= 1`` keeps everything.
     """
     keep = np.ones(len(users), dtype=bool)
-    if k <= 1:
+    if k <= 1 or len(users) == 0:
         return keep
     while True:
         u, i = users[keep], items[keep]

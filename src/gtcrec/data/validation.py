@@ -11,9 +11,15 @@ import pandas as pd
 from .errors import DataError, DataWarning
 
 
-def _line_of(row_index: int, header_lines: int = 1) -> int:
-    """1-based file line of a 0-based data row (after ``header_lines`` header lines)."""
-    return int(row_index) + header_lines + 1
+def drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop empty lines but keep each row's original position in the index, so that reported
+    line numbers are the file's (read the table with ``skip_blank_lines=False``)."""
+    return frame[~frame.isna().all(axis=1).to_numpy()]
+
+
+def file_lines(frame: pd.DataFrame, header_lines: int = 1) -> np.ndarray:
+    """1-based file line of every row of a frame read by :func:`drop_blank_rows`."""
+    return frame.index.to_numpy(dtype=np.int64) + header_lines + 1
 
 
 def require_columns(frame: pd.DataFrame, required: dict[str, str], path: str | Path) -> None:
@@ -30,18 +36,16 @@ def integer_column(frame: pd.DataFrame, column: str, path: str | Path, *, header
                    minimum: int = 0, maximum: int | None = None, what: str = "id") -> np.ndarray:
     """Parse a column as non-negative integers, failing on the first offending line."""
     raw = frame[column]
-    numeric = pd.to_numeric(raw, errors="coerce")
-    bad = numeric.isna().to_numpy()
-    if not bad.any():
-        values = numeric.to_numpy(dtype=np.float64)
-        bad = values != np.floor(values)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+    text = raw.astype(str).str.strip()
+    # Parsed from text, not via float: 'inf', '1e30' and ids above 2**53 must not slip through.
+    ok = text.str.fullmatch(r"[+-]?\d{1,18}(\.0*)?").fillna(False).to_numpy(dtype=bool) & raw.notna().to_numpy()
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
         raise DataError(
             f"column {column!r}: expected an integer {what}, got {raw.iloc[row]!r}",
-            path=str(path), line=_line_of(row, header_lines),
+            path=str(path), line=int(file_lines(frame, header_lines)[row]),
         )
-    values = numeric.to_numpy(dtype=np.float64).astype(np.int64)
+    values = text.str.split(".", n=1).str[0].astype(np.int64).to_numpy()
     low = values < minimum
     high = values > maximum if maximum is not None else np.zeros_like(low)
     if low.any() or high.any():
@@ -49,13 +53,16 @@ def integer_column(frame: pd.DataFrame, column: str, path: str | Path, *, header
         allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise DataError(
             f"column {column!r}: {what} {values[row]} out of range, expected {allowed}",
-            path=str(path), line=_line_of(row, header_lines),
+            path=str(path), line=int(file_lines(frame, header_lines)[row]),
         )
     return values
 
 
 def check_no_duplicate_pairs(users: np.ndarray, items: np.ndarray, path: str | Path, *,
-                             header_lines: int = 1) -> None:
+                             lines: np.ndarray | None = None) -> None:
+    """``lines``: the file line of each pair (default: row + 2, one header line)."""
+    if lines is None:
+        lines = np.arange(len(users)) + 2
     keys = users.astype(np.int64) * (int(items.max(initial=0)) + 1) + items
     order = np.argsort(keys, kind="stable")
     dup = np.flatnonzero(keys[order][1:] == keys[order][:-1])
@@ -63,8 +70,8 @@ def check_no_duplicate_pairs(users: np.ndarray, items: np.ndarray, path: str | P
         first, second = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
         raise DataError(
             f"duplicated (user, item) pair ({users[first]}, {items[first]}) also on line "
-            f"{_line_of(first, header_lines)}; each pair may appear once",
-            path=str(path), line=_line_of(second, header_lines),
+            f"{lines[first]}; each pair may appear once",
+            path=str(path), line=int(lines[second]),
         )
 
 

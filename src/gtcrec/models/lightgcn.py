@@ -14,7 +14,7 @@ from .base import ModelInputs, Recommender, bpr_loss, l2_penalty, register_model
 @dataclass
 class LightGCNConfig:
     embedding_dim: int = 64
-    n_layers: int = 2
+    n_layers: int = 3
     reg_weight: float = 1e-4
 
 

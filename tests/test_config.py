@@ -1,0 +1,52 @@
+import pytest
+
+from gtcrec.config import ConfigError, RunConfig, build_config, load_yaml_config, parse_override
+from gtcrec.models import MODELS, build_model, ModelInputs
+
+
+def test_defaults_and_nested_override():
+    cfg = build_config({"train": {"lr": 0.01}}, parse_override("train.patience=5"),
+                       parse_override("model_params.n_layers=3"))
+    assert isinstance(cfg, RunConfig)
+    assert cfg.train.lr == 0.01 and cfg.train.patience == 5 and cfg.train.batch_size == 2048
+    assert cfg.model_params == {"n_layers": 3}
+
+
+def test_int_is_accepted_for_float_but_not_the_reverse():
+    assert build_config({"train": {"lr": 1}}).train.lr == 1.0
+    with pytest.raises(ConfigError, match=r"config.train.epochs: expected an integer"):
+        build_config({"train": {"epochs": 2.5}})
+
+
+@pytest.mark.parametrize("layer,match", [
+    ({"trian": {}}, r"unknown option\(s\) \['trian'\]"),
+    ({"train": {"lrr": 1}}, r"config.train: unknown option\(s\) \['lrr'\]"),
+    ({"seeds": "1"}, r"config.seeds: expected a list"),
+    ({"train": {"deterministic": "yes"}}, r"expected true/false"),
+])
+def test_bad_values_are_named(layer, match):
+    with pytest.raises(ConfigError, match=match):
+        build_config(layer)
+
+
+def test_override_needs_key_value():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("train.lr")
+
+
+def test_unknown_model_param_is_rejected(small_synthetic):
+    with pytest.raises(ConfigError, match=r"model_params \(lightgcn\): unknown option\(s\) \['layers'\]"):
+        build_model("lightgcn", ModelInputs.from_data(small_synthetic), {"layers": 3})
+
+
+def test_every_model_has_a_preset_that_builds():
+    for name in MODELS:
+        cfg = build_config(load_yaml_config(name))
+        assert cfg.model == name
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = build_config({"model": "bprmf", "seeds": [1, 2], "model_params": {"embedding_dim": 32}})
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert build_config(load_yaml_config(str(path))) == cfg

@@ -1,0 +1,124 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gtcrec.config import RunConfig, TrainConfig, build_config
+from gtcrec.evaluation import EvalResult, Evaluator
+from gtcrec.models import ModelInputs, build_model
+from gtcrec.train import Trainer, train, train_seed
+from gtcrec.train import run as run_module
+from gtcrec.train import trainer as trainer_module
+
+
+def quick_config(**train_overrides) -> RunConfig:
+    train_cfg = {"epochs": 3, "batch_size": 256, "progress": False, "lr": 0.01, **train_overrides}
+    return build_config({"model": "lightgcn", "train": train_cfg, "seeds": [0]})
+
+
+class ScriptedEvaluator:
+    """Validation 'metrics' that follow a script, whatever the model does; records its calls."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.ks = [20]
+        self.calls = 0
+
+    def evaluate(self, model):
+        value = self.script[self.calls]
+        self.calls += 1
+        return EvalResult({"recall@20": value, "ndcg@20": value}, 1)
+
+
+def test_early_stopping_picks_the_best_validation_epoch_and_restores_it(small_synthetic):
+    script = [0.1, 0.3, 0.2, 0.25, 0.29, 0.1, 0.1, 0.1]
+    cfg = TrainConfig(epochs=20, patience=3, batch_size=512, progress=False)
+    model = build_model("lightgcn", ModelInputs.from_data(small_synthetic))
+    snapshots = {}
+    trainer = Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu"),
+                      valid_evaluator=ScriptedEvaluator(script))
+    original = trainer.train_epoch
+
+    def recording_epoch(epoch):
+        out = original(epoch)
+        snapshots[epoch] = model.user_embedding.weight.detach().clone()
+        return out
+
+    trainer.train_epoch = recording_epoch
+    fit = trainer.fit()
+    assert fit.best_epoch == 2
+    assert fit.epochs_run == 5  # epochs 3, 4, 5 did not beat 0.3: patience 3 reached
+    assert fit.stopped_early
+    assert torch.equal(model.user_embedding.weight, snapshots[2])
+
+
+def test_test_split_is_evaluated_once_after_training(small_synthetic, monkeypatch, tmp_path):
+    events = []
+
+    class SpyEvaluator(Evaluator):
+        def evaluate(self, model, **kw):
+            events.append(self.split)
+            return super().evaluate(model, **kw)
+
+    monkeypatch.setattr(run_module, "Evaluator", SpyEvaluator)
+    monkeypatch.setattr(trainer_module, "Evaluator", SpyEvaluator)
+    train_seed(quick_config(epochs=4), small_synthetic, 0, tmp_path)
+    assert events == ["valid"] * 4 + ["test"]
+
+
+def test_lightgcn_beats_a_random_ranker_on_planted_data(small_synthetic):
+    cfg = quick_config(epochs=30, patience=10)
+    result = train(cfg, data=small_synthetic).seeds[0]
+    rng = torch.Generator().manual_seed(0)
+    evaluator = Evaluator(small_synthetic, "test", ks=[20])
+    random_ranker = evaluator.evaluate_scores(
+        lambda users: torch.rand(len(users), small_synthetic.n_items, generator=rng)).metrics
+    assert result.test["recall@20"] > 2 * random_ranker["recall@20"]
+    assert result.test["ndcg@20"] > 2 * random_ranker["ndcg@20"]
+
+
+def test_same_seed_gives_identical_runs(small_synthetic, tmp_path):
+    cfg = quick_config(epochs=3, deterministic=True)
+    a = train_seed(cfg, small_synthetic, 7, tmp_path / "a")
+    b = train_seed(cfg, small_synthetic, 7, tmp_path / "b")
+    c = train_seed(cfg, small_synthetic, 8, tmp_path / "c")
+    assert a.test == b.test and a.valid == b.valid
+    assert a.test != c.test
+
+
+def test_run_writes_checkpoint_metrics_and_summary(small_synthetic, tmp_path):
+    cfg = build_config({"model": "bprmf", "train": {"epochs": 2, "progress": False}, "seeds": [1, 2],
+                        "output_dir": str(tmp_path), "name": "r"})
+    result = train(cfg, data=small_synthetic)
+    root = tmp_path / "r"
+    for seed in (1, 2):
+        metrics = json.loads((root / f"seed{seed}" / "metrics.json").read_text())
+        assert metrics["best_epoch"] in (1, 2) and "recall@20" in metrics["test"]
+        assert (root / f"seed{seed}" / "best.safetensors").exists()
+    summary = (root / "summary.md").read_text()
+    assert "± " in summary and "recall" in summary
+    csv_lines = (root / "summary.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("model,dataset,split,metric,mean,std,n_seeds,seed_1,seed_2")
+    mean, std = result.mean_std("recall@20")
+    values = [s.test["recall@20"] for s in result.seeds]
+    assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values, ddof=1))
+
+
+def test_resume_continues_exactly_where_it_stopped(small_synthetic, tmp_path):
+    full = quick_config(epochs=6, checkpoint_every=1, patience=100)
+    straight = train_seed(full, small_synthetic, 3, tmp_path / "straight")
+    interrupted = quick_config(epochs=3, checkpoint_every=1, patience=100)
+    train_seed(interrupted, small_synthetic, 3, tmp_path / "resumed")
+    resumed = train_seed(full, small_synthetic, 3, tmp_path / "resumed", resume=True)
+    history_a = json.loads((tmp_path / "straight" / "metrics.json").read_text())["history"]
+    history_b = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["history"]
+    assert [h["loss"] for h in history_a] == pytest.approx([h["loss"] for h in history_b], rel=1e-6)
+    assert resumed.test == pytest.approx(straight.test)
+    assert resumed.best_epoch == straight.best_epoch
+
+
+def test_unknown_valid_metric_is_rejected(small_synthetic):
+    model = build_model("bprmf", ModelInputs.from_data(small_synthetic))
+    with pytest.raises(ValueError, match="valid_metric"):
+        Trainer(model, small_synthetic, TrainConfig(valid_metric="recall@7"), seed=0, device=torch.device("cpu"))
