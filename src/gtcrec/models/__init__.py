@@ -2,7 +2,8 @@
 
 from .base import MODELS, ModelInputs, Recommender, build_model, register_model
 from .bprmf import BPRMF, BPRMFConfig
+from .gtc import GTC, GTCConfig
 from .lightgcn import LightGCN, LightGCNConfig
 
 __all__ = ["MODELS", "ModelInputs", "Recommender", "build_model", "register_model",
-           "BPRMF", "BPRMFConfig", "LightGCN", "LightGCNConfig"]
+           "BPRMF", "BPRMFConfig", "GTC", "GTCConfig", "LightGCN", "LightGCNConfig"]

@@ -59,6 +59,9 @@ class Recommender(nn.Module, ABC):
     @abstractmethod
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]: ...
 
+    def on_epoch_start(self, epoch: int) -> None:
+        """Hook called by the trainer before each training epoch (1-based); no-op by default."""
+
     def score(self, user_reps: torch.Tensor, item_reps: torch.Tensor) -> torch.Tensor:
         return user_reps @ item_reps.T
 

@@ -75,6 +75,7 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
+        self.model.on_epoch_start(epoch)
         n = len(self.train_pairs)
         order = torch.randperm(n, device=self.device, generator=self.generator)
         totals: dict[str, float] = {}
@@ -161,6 +162,7 @@ class Trainer:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         tensors.update(optim_tensors)
         tensors["rng.generator"] = self.generator.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()  # models draw their own noise from it
         save_tensors(self.run_dir / LAST_FILE, tensors)
         atomic_write_json(self.run_dir / LAST_STATE, {
             "epoch": epoch, "best_epoch": best_epoch, "best_score": best_score, "bad_evals": bad_evals,
@@ -173,6 +175,7 @@ class Trainer:
         optimizer_from_tensors(self.optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")},
                                state["optimizer"])
         self.generator.set_state(tensors["rng.generator"].cpu())
+        torch.set_rng_state(tensors["rng.torch"].cpu())
         if (self.run_dir / BEST_FILE).exists():
             self.best_state = load_tensors(self.run_dir / BEST_FILE, self.device)
         return state
