@@ -17,6 +17,7 @@ VARIANTS = {
     "n_squared": {"tc_negatives": "n_squared", "tc_max_items": 16},
     "ancestral": {"generation": "ancestral"},
     "partial": {"generation": "partial"},
+    "homogeneous_graphs": {"item_knn_k": 5, "user_knn_k": 5},
 }
 
 

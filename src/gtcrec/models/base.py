@@ -31,6 +31,12 @@ class ModelInputs:
         return cls(data.n_users, data.n_items, data.train, dict(data.features))
 
     @cached_property
+    def train_csr(self) -> sp.csr_matrix:
+        pairs = self.train_pairs
+        return sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])),
+                             shape=(self.n_users, self.n_items))
+
+    @cached_property
     def norm_adjacency(self) -> sp.csr_matrix:
         return normalized_bipartite_adjacency(self.n_users, self.n_items, self.train_pairs)
 

@@ -26,7 +26,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..diffusion import ConditionalMLPUNet, NoiseSchedule, diffusion_loss, generate
-from ..graph import lightgcn_propagate, to_torch_sparse
+from ..graph import (
+    item_knn_graph,
+    lightgcn_propagate,
+    normalize_graph,
+    propagate,
+    to_torch_sparse,
+    user_cooccurrence_graph,
+)
 from .alignment import PairwiseInfoNCELoss, TotalCorrelationLoss
 from .base import ModelInputs, Recommender, bpr_loss, l2_penalty, register_model
 
@@ -60,6 +67,9 @@ class GTCConfig:
     lambda_tc: float = 0.4
     tc_temperature: float = 0.07
     tc_max_items: int = 1024  # at most this many of the batch's items enter the TC loss
+    # Optional homogeneous graphs (the official results use a DRAGON backbone); 0 turns one off.
+    item_knn_k: int = 0  # item-item top-k cosine graph per content modality, from the raw features
+    user_knn_k: int = 0  # user-user top-k graph by shared training items
     # Fusion (paper Sec. 3.4).
     fusion: str = "gate"  # gate | concat (the "Base" ablation)
     gate_temperature: float = 1.0
@@ -97,6 +107,14 @@ class GTC(Recommender):
         for m in self.modalities:
             self.register_buffer(f"feat_{m}", torch.as_tensor(inputs.features[m], dtype=torch.float32),
                                  persistent=False)
+
+        if config.item_knn_k > 0:
+            for m in self.modalities:
+                graph = normalize_graph(item_knn_graph(inputs.features[m], config.item_knn_k), "sym")
+                self.register_buffer(f"item_graph_{m}", to_torch_sparse(graph), persistent=False)
+        if config.user_knn_k > 0:
+            graph = normalize_graph(user_cooccurrence_graph(inputs.train_csr, config.user_knn_k), "sym")
+            self.register_buffer("user_graph", to_torch_sparse(graph), persistent=False)
 
         self.diffuses = config.use_diffusion and bool(self.modalities)
         if self.diffuses:
@@ -139,6 +157,10 @@ class GTC(Recommender):
                 item_in = item_in + self.generated_weight[m] * generated[m]
             out = lightgcn_propagate(self.adjacency, torch.cat([self.user_content[m].weight, item_in]), L)
             users[m], items[m] = out[: self.n_users], out[self.n_users:]
+            if self.config.item_knn_k > 0:  # one hop over the item-item graph, residual
+                items[m] = items[m] + propagate(getattr(self, f"item_graph_{m}"), items[m])
+        if self.config.user_knn_k > 0:
+            users = {v: h + propagate(self.user_graph, h) for v, h in users.items()}
         return users, items, inputs
 
     def fuse(self, views: dict[str, torch.Tensor]) -> torch.Tensor:

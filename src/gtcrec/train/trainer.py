@@ -163,6 +163,8 @@ class Trainer:
         tensors.update(optim_tensors)
         tensors["rng.generator"] = self.generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()  # models draw their own noise from it
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         save_tensors(self.run_dir / LAST_FILE, tensors)
         atomic_write_json(self.run_dir / LAST_STATE, {
             "epoch": epoch, "best_epoch": best_epoch, "best_score": best_score, "bad_evals": bad_evals,
@@ -176,6 +178,8 @@ class Trainer:
                                state["optimizer"])
         self.generator.set_state(tensors["rng.generator"].cpu())
         torch.set_rng_state(tensors["rng.torch"].cpu())
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
         if (self.run_dir / BEST_FILE).exists():
             self.best_state = load_tensors(self.run_dir / BEST_FILE, self.device)
         return state
