@@ -143,13 +143,17 @@ class GTC(Recommender):
         """Projected item features per modality (the modality LightGCN's item inputs before generation)."""
         return {m: self.project[m](getattr(self, f"feat_{m}")) for m in self.modalities}
 
+    def encode_interaction(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users, items) of the interaction LightGCN."""
+        ego = torch.cat([self.user_id.weight, self.item_id.weight])
+        out = lightgcn_propagate(self.adjacency, ego, self.config.n_layers)
+        return out[: self.n_users], out[self.n_users:]
+
     def encode(self, generated: dict[str, torch.Tensor] | None):
         """Per-view (users, items) outputs of the parallel LightGCNs, plus the content inputs."""
         L = self.config.n_layers
-        ego = torch.cat([self.user_id.weight, self.item_id.weight])
-        out = lightgcn_propagate(self.adjacency, ego, L)
-        users = {"id": out[: self.n_users]}
-        items = {"id": out[self.n_users:]}
+        user_id, item_id = self.encode_interaction()
+        users, items = {"id": user_id}, {"id": item_id}
         inputs = self.content_inputs()
         for m in self.modalities:
             item_in = inputs[m]
@@ -184,13 +188,13 @@ class GTC(Recommender):
         Uses a generator seeded with ``generation_seed``: the same weights give the same content.
         """
         cfg = self.config
-        users, items, inputs = self.encode(None)
-        device = items["id"].device
-        generator = torch.Generator(device=device)
+        _, cond = self.encode_interaction()
+        inputs = self.content_inputs()
+        generator = torch.Generator(device=cond.device)
         generator.manual_seed(cfg.generation_seed)
         out = {}
         for m in self.modalities:
-            out[m] = generate(self.denoisers[m], self.schedule, items["id"], method=cfg.generation,
+            out[m] = generate(self.denoisers[m], self.schedule, cond, method=cfg.generation,
                               steps=cfg.generation_steps, t_start=cfg.partial_t, x0=inputs[m],
                               generator=generator)
         return out
