@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gtcrec.config import build_config, load_yaml_config
+from gtcrec.config import ConfigError, build_config, load_yaml_config
 from gtcrec.data import SyntheticConfig, make_synthetic
 from gtcrec.models import ModelInputs, build_model
 from gtcrec.train import train
@@ -103,8 +103,10 @@ def test_interaction_only_reduces_to_lightgcn_shape(small_synthetic):
 
 
 def test_bad_options_are_rejected(small_synthetic):
-    with pytest.raises(ValueError, match="generation='euler'"):
+    with pytest.raises(ConfigError, match=r"model_params \(gtc\): GTC option generation='euler'"):
         gtc(small_synthetic, generation="euler")
+    with pytest.raises(ConfigError, match="partial_t=60"):
+        gtc(small_synthetic, generation="partial", partial_t=60)
 
 
 @pytest.mark.parametrize("preset", ["gtc", "gtc-base", "gtc-base-dn", "gtc-base-tc", "gtc-wo-tc"])

@@ -118,7 +118,10 @@ def from_dict(cls: type, values: dict[str, Any] | None, where: str = "config"):
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {unknown}; known: {sorted(names)}")
     kwargs = {k: _check_type(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a dataclass's own __post_init__ check
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def deep_merge(base: dict, update: dict) -> dict:

@@ -81,7 +81,7 @@ class GTCConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"GTC option {name}={getattr(self, name)!r}: expected one of {allowed}")
-        if not 0 <= self.partial_t < self.diffusion_steps:
+        if self.generation == "partial" and not 0 <= self.partial_t < self.diffusion_steps:
             raise ValueError(f"GTC option partial_t={self.partial_t}: expected 0 <= partial_t < diffusion_steps")
 
 
