@@ -225,7 +225,9 @@ class GTC(Recommender):
         ego += [self.user_content[m](users) for m in self.modalities]
         reg = cfg.reg_weight * l2_penalty(*ego)
         terms = {"bpr": bpr, "reg": reg}
-        items = torch.unique(pos)[: cfg.tc_max_items]
+        items = torch.unique(pos)
+        if len(items) > cfg.tc_max_items:  # a random subset: unique() sorts, so a prefix would favour low ids
+            items = items[torch.randperm(len(items), device=items.device)[: cfg.tc_max_items]]
         if self.alignment is not None:
             views = [item_views["id"][items]] + [item_views[m][items] for m in self.modalities]
             terms["align"] = cfg.lambda_tc * self.alignment(views)
