@@ -45,7 +45,7 @@ def test_every_parameter_gets_a_gradient(variant, small_synthetic):
 def test_shapes_and_fusion_width(small_synthetic):
     full = gtc(small_synthetic)
     users, items = full.representations()
-    assert users.shape == (300, 64) and items.shape == (200, 64)
+    assert users.shape == (300, 64 * 3) and items.shape == (200, 64 * 3)  # [refined id, visual, textual]
     base = gtc(small_synthetic, **VARIANTS["base"])
     assert base.representations()[1].shape == (200, 64 * 3)  # id + 2 content views concatenated
 
