@@ -18,6 +18,7 @@ VARIANTS = {
     "ancestral": {"generation": "ancestral"},
     "partial": {"generation": "partial"},
     "homogeneous_graphs": {"item_knn_k": 5, "user_knn_k": 5},
+    "tc_on_outputs": {"tc_on": "outputs"},
 }
 
 

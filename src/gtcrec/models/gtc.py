@@ -68,6 +68,7 @@ class GTCConfig:
     lambda_tc: float = 0.4
     tc_temperature: float = 0.07
     tc_max_items: int = 1024  # at most this many of the batch's items enter the TC loss
+    tc_on: str = "inputs"  # inputs: ID embeddings + projected content (official code) | outputs: LightGCN outputs
     # Optional homogeneous graphs (the official results use a DRAGON backbone); 0 turns one off.
     item_knn_k: int = 0  # item-item top-k cosine graph per content modality, from the raw features
     user_knn_k: int = 0  # user-user top-k graph by shared training items
@@ -78,7 +79,8 @@ class GTCConfig:
     def __post_init__(self):
         choices = {"beta_schedule": ("linear", "cosine"), "generation": GENERATION_METHODS,
 "alignment": ("tc", "pairwise", "none"),
-                   "tc_negatives": ("n", "n_squared"), "fusion": ("gate", "concat")}
+                   "tc_negatives": ("n", "n_squared"), "fusion": ("gate", "concat"),
+                   "tc_on": ("inputs", "outputs")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"GTC option {name}={getattr(self, name)!r}: expected one of {allowed}")
@@ -233,7 +235,10 @@ class GTC(Recommender):
         if len(items) > cfg.tc_max_items:  # a random subset: unique() sorts, so a prefix would favour low ids
             items = items[torch.randperm(len(items), device=items.device)[: cfg.tc_max_items]]
         if self.alignment is not None:
-            views = [item_views["id"][items]] + [item_views[m][items] for m in self.modalities]
+            if cfg.tc_on == "inputs":
+                views = [self.item_id(items)] + [inputs[m][items] for m in self.modalities]
+            else:
+                views = [item_views["id"][items]] + [item_views[m][items] for m in self.modalities]
             terms["align"] = cfg.lambda_tc * self.alignment(views)
         if self.diffuses:
             cond = item_views["id"][items]
