@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
+import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +23,26 @@ from .seeding import resolve_device, seed_everything
 from .trainer import Trainer
 
 log = logging.getLogger("gtcrec")
+
+
+def _git_commit() -> str | None:
+    """Commit of the gtcrec source tree, for provenance in metrics.json (None outside a checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def _run_dir(config: RunConfig) -> Path:
@@ -57,7 +79,9 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
         if run_dir is not None:
             atomic_write_json(run_dir / "metrics.json", {**asdict(result), "history": fit.history,
                                                          "stopped_early": fit.stopped_early,
-                                                         "device": str(device), "torch": torch.__version__})
+                                                         "device": str(device), "torch": torch.__version__,
+                                                         "git_commit": _git_commit(),
+                                                         "machine": _machine(device)})
         return result
     finally:
         if file_handler is not None:
