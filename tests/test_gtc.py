@@ -19,6 +19,7 @@ VARIANTS = {
     "partial": {"generation": "partial"},
     "homogeneous_graphs": {"item_knn_k": 5, "user_knn_k": 5},
     "tc_on_outputs": {"tc_on": "outputs"},
+    "gate_rescale": {"gate_rescale": True},
 }
 
 

@@ -75,6 +75,7 @@ class GTCConfig:
     # Fusion (paper Sec. 3.4).
     fusion: str = "gate"  # gate: [id refined by the content gate, content views] | concat: [id, content views] (Base)
     gate_temperature: float = 1.0
+    gate_rescale: bool = False  # rescale the content product to the norm of h_id before gating
 
     def __post_init__(self):
         choices = {"beta_schedule": ("linear", "cosine"), "generation": GENERATION_METHODS,
@@ -181,6 +182,8 @@ class GTC(Recommender):
             h_c = h_c * views[m]
         temperature = self.log_gate_temperature.clamp(math.log(1e-2), math.log(1e2)).exp()
         gate = torch.sigmoid(F.cosine_similarity(h_id, h_c, dim=-1) / temperature)
+        if self.config.gate_rescale:  # raw content can be ~100x the ID scale; keep the residual comparable
+            h_c = F.normalize(h_c, dim=-1) * h_id.norm(dim=-1, keepdim=True)
         refined = h_id + gate.unsqueeze(-1) * h_c
         # The refined interaction view joins the content views, as the official code's 'cat'
         # construction does: scoring on the product alone would discard each modality's own signal.
