@@ -53,6 +53,7 @@ def _run_dir(config: RunConfig) -> Path:
 def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Path | None, *,
                resume: bool = False) -> SeedResult:
     cfg = config.train
+    commit = _git_commit()  # at the start: the code that actually runs
     seed_everything(seed, cfg.deterministic)
     device = resolve_device(cfg.device)
     model = build_model(config.model, ModelInputs.from_data(data), config.model_params)
@@ -80,7 +81,7 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
             atomic_write_json(run_dir / "metrics.json", {**asdict(result), "history": fit.history,
                                                          "stopped_early": fit.stopped_early,
                                                          "device": str(device), "torch": torch.__version__,
-                                                         "git_commit": _git_commit(),
+                                                         "git_commit": commit,
                                                          "machine": _machine(device)})
         return result
     finally:
