@@ -19,7 +19,7 @@ VARIANTS = {
     "partial": {"generation": "partial"},
     "homogeneous_graphs": {"item_knn_k": 5, "user_knn_k": 5},
     "tc_on_outputs": {"tc_on": "outputs"},
-    "gate_rescale": {"gate_rescale": True},
+    "gate_no_rescale": {"gate_rescale": False},
 }
 
 
@@ -111,7 +111,7 @@ def test_bad_options_are_rejected(small_synthetic):
         gtc(small_synthetic, generation="partial", partial_t=60)
 
 
-@pytest.mark.parametrize("preset", ["gtc", "gtc-base", "gtc-base-dn", "gtc-base-tc", "gtc-wo-tc"])
+@pytest.mark.parametrize("preset", ["gtc", "gtc-base", "gtc-base-dn", "gtc-base-tc", "gtc-wo-tc", "gtc-concat"])
 def test_presets_build(preset, small_synthetic):
     cfg = build_config(load_yaml_config(preset))
     assert cfg.model == "gtc"

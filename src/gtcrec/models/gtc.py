@@ -75,7 +75,7 @@ class GTCConfig:
     # Fusion (paper Sec. 3.4).
     fusion: str = "gate"  # gate: [id refined by the content gate, content views] | concat: [id, content views] (Base)
     gate_temperature: float = 1.0
-    gate_rescale: bool = False  # rescale the content product to the norm of h_id before gating
+    gate_rescale: bool = True  # rescale the content product to the norm of h_id (chosen on TikTok validation)
 
     def __post_init__(self):
         choices = {"beta_schedule": ("linear", "cosine"), "generation": GENERATION_METHODS,
