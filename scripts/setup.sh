@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.gtcrec-setup
-want="$(sha256sum pyproject.toml | cut -d' ' -f1) $TORCH_SPEC"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $TORCH_SPEC $(pwd)"  # a moved or copied .venv reinstalls
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setting up .venv (log: .venv/setup.log) ..." >&2
   {
