@@ -10,6 +10,16 @@ import scipy.sparse as sp
 SPLITS = ("train", "valid", "test")
 
 
+def pairs_to_csr(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """Binary user x item matrix of (user, item) pairs (sorted indices, duplicates merged to 1)."""
+    mat = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])),
+                        shape=(n_users, n_items))
+    mat.sum_duplicates()
+    mat.data[:] = 1.0
+    mat.sort_indices()
+    return mat
+
+
 @dataclass
 class InteractionData:
     """Implicit-feedback interactions split into train/valid/test, plus item content features.
@@ -42,15 +52,8 @@ class InteractionData:
         return getattr(self, split)
 
     def csr(self, split: str) -> sp.csr_matrix:
-        """Binary user x item matrix of one split (sorted indices, no duplicates)."""
-        pairs = self.pairs(split)
-        mat = sp.csr_matrix(
-            (np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])),
-            shape=(self.n_users, self.n_items),
-        )
-        mat.sum_duplicates()
-        mat.sort_indices()
-        return mat
+        """Binary user x item matrix of one split."""
+        return pairs_to_csr(self.pairs(split), self.n_users, self.n_items)
 
     @property
     def modalities(self) -> list[str]:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import from_dict
-from ..data.dataset import InteractionData
+from ..data.dataset import InteractionData, pairs_to_csr
 from ..graph import normalized_bipartite_adjacency
 
 
@@ -32,9 +32,7 @@ class ModelInputs:
 
     @cached_property
     def train_csr(self) -> sp.csr_matrix:
-        pairs = self.train_pairs
-        return sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])),
-                             shape=(self.n_users, self.n_items))
+        return pairs_to_csr(self.train_pairs, self.n_users, self.n_items)
 
     @cached_property
     def norm_adjacency(self) -> sp.csr_matrix:

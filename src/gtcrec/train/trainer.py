@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -183,7 +183,3 @@ class Trainer:
         if (self.run_dir / BEST_FILE).exists():
             self.best_state = load_tensors(self.run_dir / BEST_FILE, self.device)
         return state
-
-
-def fit_result_dict(result: FitResult) -> dict:
-    return asdict(result)
