@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import platform
@@ -25,8 +26,13 @@ from .trainer import Trainer
 log = logging.getLogger("gtcrec")
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
-    """Commit of the gtcrec source tree, for provenance in metrics.json (None outside a checkout)."""
+    """Commit of the gtcrec source tree, for provenance in metrics.json (None outside a checkout).
+
+    Cached: the first call (at the start of :func:`train`) names the code this process loaded, even if
+    the checkout moves on while a long multi-seed run goes on.
+    """
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
                              text=True, timeout=5)
@@ -93,6 +99,7 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
 def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir: str | Path | None = None
           ) -> RunResult:
     """Train ``config.model`` once per seed in ``config.seeds``; returns test metrics at best validation."""
+    _git_commit()
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
     if data is None:
