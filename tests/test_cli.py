@@ -48,7 +48,7 @@ def test_data_import_command(tmp_path, capsys):
     frame.to_csv(tmp_path / "log.csv", index=False)
     assert main(["data", "import", str(tmp_path / "log.csv"), "--out", str(tmp_path / "mine"),
                  "--user-col", "u", "--item-col", "i"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)["interactions"]
     assert report["n_interactions"] == report["n_train"] + report["n_valid"] + report["n_test"]
     assert main(["data", "stats", str(tmp_path / "mine")]) == 0
 

@@ -1,4 +1,4 @@
-"""Command-line interface: ``gtcrec train | evaluate | data stats | data import | data synthetic``.
+"""Command-line interface: ``gtcrec train | evaluate | data stats|import|build|synthetic | features text|image``.
 
 Built on argparse (standard library): it supports variadic options such as ``--seeds 1 2 3``,
 which click/typer options do not.
@@ -13,7 +13,15 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import PRESETS_DIR, ConfigError, RunConfig, build_config, from_dict, load_yaml_config, parse_override
+from .config import (
+    PRESETS_DIR,
+    ConfigError,
+    RunConfig,
+    build_config,
+    from_dict,
+    load_yaml_config,
+    parse_override,
+)
 from .data.errors import DataError
 
 
@@ -114,14 +122,58 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_data_import(args: argparse.Namespace) -> int:
-    from .data import import_interactions
+def _content_options(args: argparse.Namespace):
+    from .data.catalogue import ContentOptions
 
-    report = import_interactions(
-        args.interactions, args.out, name=args.name, user_col=args.user_col, item_col=args.item_col,
-        rating_col=args.rating_col, timestamp_col=args.timestamp_col, min_rating=args.min_rating,
-        kcore=args.kcore, seed=args.seed, sep=args.sep)
+    return ContentOptions(
+        items=args.items, items_id_col=args.items_id_col, text_template=args.text_template,
+        text_columns=args.text_columns.split(",") if args.text_columns else None, text_model=args.text_model,
+        image_dir=args.image_dir, image_col=args.image_col, image_root=args.image_root,
+        image_backbone=args.image_backbone, image_weights=args.image_weights, image_resize=args.image_resize,
+        fill=args.fill, device=args.device, workers=args.workers, progress=not args.no_progress, sep=args.sep)
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from .data.catalogue import import_catalogue
+
+    report = import_catalogue(
+        args.interactions, args.out, content=_content_options(args), name=args.name, user_col=args.user_col,
+        item_col=args.item_col, rating_col=args.rating_col, timestamp_col=args.timestamp_col,
+        min_rating=args.min_rating, kcore=args.kcore, seed=args.seed, sep=args.sep)
     print(report.to_json())
+    return 0
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from .data.sources import build_ml100k, build_ml100k_mm
+
+    builders = {"ml-100k": build_ml100k, "ml-100k-mm": build_ml100k_mm}
+    print(builders[args.name]())
+    return 0
+
+
+def cmd_features_text(args: argparse.Namespace) -> int:
+    from .data.features import text_features_for_dataset
+
+    report = text_features_for_dataset(
+        args.dataset, args.items, id_col=args.id_col, template=args.template,
+        columns=args.columns.split(",") if args.columns else None, modality=args.modality, model=args.model,
+        batch_size=args.batch_size, device=args.device, fill=args.fill, progress=not args.no_progress, sep=args.sep)
+    print(report.summary())
+    return 0
+
+
+def cmd_features_image(args: argparse.Namespace) -> int:
+    from .data.features import image_features_for_dataset
+
+    report = image_features_for_dataset(
+        args.dataset, image_dir=args.image_dir, items_path=args.items, id_col=args.id_col, image_col=args.image_col,
+        image_root=args.image_root, modality=args.modality, backbone=args.backbone, weights=args.weights,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, resize=args.resize, fill=args.fill,
+        progress=not args.no_progress, sep=args.sep)
+    print(report.summary())
+    for failure in report.failed[:20]:
+        print(f"  unreadable: {failure['path']} ({failure['error']})")
     return 0
 
 
@@ -174,8 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data_stats)
 
-    p = data.add_parser("import", help="raw interactions (CSV/TSV/Parquet) -> MMRec-format folder")
-    p.add_argument("interactions")
+    p = data.add_parser("import", help="raw interactions (+ item text and images) -> MMRec-format folder",
+                        description="k-core, MMRec-rule split, id maps; then one feature file per content "
+                                    "modality given (text from --items, images from --image-dir or --image-col).")
+    p.add_argument("interactions", help="CSV/TSV/Parquet of (user, item[, rating, timestamp])")
     p.add_argument("--out", required=True)
     p.add_argument("--name")
     p.add_argument("--user-col", default="user_id")
@@ -186,7 +240,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kcore", type=int, default=5)
     p.add_argument("--seed", type=int, default=999)
     p.add_argument("--sep", help="field separator (default: from the suffix)")
+    g = p.add_argument_group("content")
+    g.add_argument("--items", help="items table: id column, text columns, optional image-path column")
+    g.add_argument("--items-id-col", default="item_id")
+    g.add_argument("--text-template", help='e.g. "{title}. {brand}. {categories}" (missing values are dropped)')
+    g.add_argument("--text-columns", help="comma-separated columns joined MMRec-style (title,brand,categories,description)")
+    g.add_argument("--text-model", help="default all-MiniLM-L6-v2 (packaged); or a local sentence-transformers folder")
+    g.add_argument("--image-dir", help="folder of images named by raw item id (123.jpg)")
+    g.add_argument("--image-col", help="column of the items table with image paths")
+    g.add_argument("--image-root", help="folder the image paths are relative to (default: the items table's)")
+    g.add_argument("--image-backbone", default="efficientnet-lite0", help="efficientnet-lite0 or torchvision:<name>")
+    g.add_argument("--image-weights", help="weights file for a torchvision backbone")
+    g.add_argument("--image-resize", choices=["crop", "squash"], default="crop")
+    g.add_argument("--fill", choices=["mean", "zeros"], default="mean", help="row for items without content")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--workers", type=int, default=0, help="image decoding processes")
+    g.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_data_import)
+
+    p = data.add_parser("build", help="build a built-in dataset into the cache and print its folder")
+    p.add_argument("name", choices=["ml-100k", "ml-100k-mm"])
+    p.set_defaults(func=cmd_data_build)
 
     p = data.add_parser("synthetic", help="write the planted multimodal synthetic dataset")
     p.add_argument("--out", required=True)
@@ -195,6 +269,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data_synthetic)
+
+    features = sub.add_parser("features", help="encode item content into <modality>_feat.npy of a dataset folder")
+    fsub = features.add_subparsers(dest="features_command", required=True)
+    p = fsub.add_parser("text", help="sentence-transformers text embeddings (offline)")
+    p.add_argument("--dataset", required=True, help="dataset folder (its i_id_mapping.csv aligns the items)")
+    p.add_argument("--items", required=True, help="items table (CSV/TSV/Parquet)")
+    p.add_argument("--id-col", default="item_id")
+    p.add_argument("--template", help='e.g. "{title}. {genres}" (missing values are dropped)')
+    p.add_argument("--columns", help="comma-separated columns joined MMRec-style")
+    p.add_argument("--model", help="default all-MiniLM-L6-v2 (packaged); or a local sentence-transformers folder")
+    p.add_argument("--modality", default="text")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fill", choices=["mean", "zeros"], default="mean")
+    p.add_argument("--sep")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_features_text)
+
+    p = fsub.add_parser("image", help="pooled CNN image embeddings (offline)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--image-dir", help="folder of images named by raw item id (123.jpg)")
+    p.add_argument("--items", help="items table with an image-path column")
+    p.add_argument("--id-col", default="item_id")
+    p.add_argument("--image-col")
+    p.add_argument("--image-root")
+    p.add_argument("--backbone", default="efficientnet-lite0", help="efficientnet-lite0 or torchvision:<name>")
+    p.add_argument("--weights", help="weights file (state dict) for a torchvision backbone")
+    p.add_argument("--resize", choices=["crop", "squash"], default="crop")
+    p.add_argument("--modality", default="image")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fill", choices=["mean", "zeros"], default="mean")
+    p.add_argument("--sep")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_features_image)
     return parser
 
 

@@ -5,6 +5,9 @@ Built-ins:
   from the ``recbole`` 1.2.1 wheel on PyPI (fetched with ``pip download``, checked by sha256, never
   installed). Ratings become implicit interactions; 5-core; MMRec-rule split with seed 999.
   Built once into the cache folder (``$GTCREC_CACHE`` or ``~/.cache/gtcrec``).
+* ``ml-100k-mm``: ML-100K-MM, the same interactions with two content modalities built offline from
+  ``<data dir>/ml-100k``: ``text`` (title, year, genres; all-MiniLM-L6-v2) and ``image`` (posters;
+  EfficientNet-Lite0). Built once into the cache by :func:`build_ml100k_mm` (a few minutes on CPU).
 * ``synthetic``: the planted multimodal dataset of :mod:`gtcrec.data.synthetic` (in memory).
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +32,7 @@ RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 RECBOLE_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
 ML100K_INTER_SHA256 = "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"
 ML100K_IN_WHEEL = "recbole/dataset_example/ml-100k/ml-100k.inter"
-BUILTIN = ("ml-100k", "synthetic")
+BUILTIN = ("ml-100k", "ml-100k-mm", "synthetic")
 
 
 def cache_dir() -> Path:
@@ -103,12 +107,55 @@ def build_ml100k(cache: Path | None = None) -> Path:
     return out
 
 
+ML100K_MM_TEXT_TEMPLATE = "{movie_title:token_seq} ({release_year:token}). Genres: {class:token_seq}."
+
+
+def ml100k_mm_options(raw_dir: Path, progress: bool = True):
+    """The import options that define ML-100K-MM (``gtcrec data import`` with these flags gives the same folder)."""
+    from .catalogue import ContentOptions
+
+    import_options = dict(name="ml-100k-mm", user_col="user_id:token", item_col="item_id:token",
+                          rating_col="rating:float", timestamp_col="timestamp:float", kcore=5, seed=999)
+    content = ContentOptions(items=str(raw_dir / "ml-100k.item"), items_id_col="item_id:token",
+                             text_template=ML100K_MM_TEXT_TEMPLATE, image_dir=str(raw_dir / "posters"),
+                             progress=progress)
+    return import_options, content
+
+
+def build_ml100k_mm(cache: Path | None = None, progress: bool = True) -> Path:
+    """Build (once) ML-100K-MM from the shared ml-100k folder (interactions, item table, posters)."""
+    from .catalogue import import_catalogue
+
+    cache = cache or cache_dir()
+    out = cache / "datasets" / "ml-100k-mm"
+    if (out / "dataset.yaml").exists():
+        return out
+    raw_dir = find_shared("ml-100k")
+    if raw_dir is None or not (raw_dir / "posters").is_dir() or not (raw_dir / "ml-100k.item").exists():
+        raise DataError("ml-100k-mm is built from a data folder 'ml-100k' holding ml-100k.inter, ml-100k.item and "
+                        "posters/; none was found (set GTCREC_DATA_DIR)")
+    raw = raw_dir / "ml-100k.inter"
+    if _sha256(raw) != ML100K_INTER_SHA256:
+        raise DataError(f"sha256 differs from RecBole's ml-100k.inter ({ML100K_INTER_SHA256})", path=str(raw))
+    (cache / "datasets").mkdir(parents=True, exist_ok=True)
+    tmp_out = Path(tempfile.mkdtemp(dir=cache / "datasets"))
+    try:
+        import_options, content = ml100k_mm_options(raw_dir, progress)
+        import_catalogue(raw, tmp_out, content=content, **import_options)
+        os.replace(tmp_out, out)  # atomic: a half-built folder is never seen as done
+    finally:
+        shutil.rmtree(tmp_out, ignore_errors=True)
+    return out
+
+
 def load_dataset(name_or_path: str, modalities: list[str] | None = None) -> InteractionData:
     """Load a dataset by folder path, built-in name, or name of a folder in :func:`data_dirs`."""
     if name_or_path == "synthetic":
         return make_synthetic(SyntheticConfig()).with_modalities(modalities)
     if name_or_path == "ml-100k":
         return load_mmrec(build_ml100k(), modalities)
+    if name_or_path == "ml-100k-mm":
+        return load_mmrec(build_ml100k_mm(), modalities)
     path = Path(name_or_path)
     if path.is_dir():
         return load_mmrec(path, modalities)
