@@ -118,12 +118,12 @@ def test_presets_build(preset, small_synthetic):
     build_model("gtc", ModelInputs.from_data(small_synthetic), cfg.model_params)
 
 
-def test_gtc_beats_lightgcn_on_planted_multimodal_data():
+def test_gtc_beats_lightgcn_on_planted_multimodal_data(tmp_path):
     # Sparse histories (4-10 items per user, 8 clusters per modality): content must fill the gaps.
     data = make_synthetic(SyntheticConfig(n_users=400, n_items=600, n_clusters=8, min_interactions=4,
                                           max_interactions=10, seed=5))
     common = {"train": {"epochs": 60, "batch_size": 512, "lr": 0.01, "patience": 10, "progress": False},
-              "seeds": [0]}
+              "seeds": [0], "output_dir": str(tmp_path)}
     lightgcn = train(build_config({**common, "model": "lightgcn", "model_params": {"n_layers": 2}}), data=data)
     full = train(build_config({**common, "model": "gtc", "model_params": {**SMALL, "lambda_diff": 0.3}}), data=data)
     assert full.seeds[0].test["recall@20"] > lightgcn.seeds[0].test["recall@20"]

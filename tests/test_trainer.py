@@ -67,8 +67,9 @@ def test_test_split_is_evaluated_once_after_training(small_synthetic, monkeypatc
     assert events == ["valid"] * 4 + ["test"]
 
 
-def test_lightgcn_beats_a_random_ranker_on_planted_data(small_synthetic):
+def test_lightgcn_beats_a_random_ranker_on_planted_data(small_synthetic, tmp_path):
     cfg = quick_config(epochs=30, patience=10)
+    cfg.output_dir = str(tmp_path)
     result = train(cfg, data=small_synthetic).seeds[0]
     rng = torch.Generator().manual_seed(0)
     evaluator = Evaluator(small_synthetic, "test", ks=[20])
