@@ -111,7 +111,7 @@ def test_bad_options_are_rejected(small_synthetic):
         gtc(small_synthetic, generation="partial", partial_t=60)
 
 
-@pytest.mark.parametrize("preset", ["gtc", "gtc-base", "gtc-base-dn", "gtc-base-tc", "gtc-wo-tc", "gtc-concat"])
+@pytest.mark.parametrize("preset", ["gtc", "gtc-base", "gtc-base-dn", "gtc-base-tc", "gtc-wo-tc", "gtc-concat", "gtc-cpu"])
 def test_presets_build(preset, small_synthetic):
     cfg = build_config(load_yaml_config(preset))
     assert cfg.model == "gtc"
