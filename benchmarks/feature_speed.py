@@ -19,7 +19,12 @@ from pathlib import Path
 
 import torch
 
-from gtcrec.data.features import encode_images, encode_texts, images_in_folder, render_template
+from gtcrec.data.features import (
+    encode_images,
+    encode_texts,
+    images_in_folder,
+    render_template,
+)
 from gtcrec.data.importer import read_table
 from gtcrec.data.sources import ML100K_MM_TEXT_TEMPLATE, find_shared
 

@@ -1,7 +1,13 @@
 import pytest
 
-from gtcrec.config import ConfigError, RunConfig, build_config, load_yaml_config, parse_override
-from gtcrec.models import MODELS, build_model, ModelInputs
+from gtcrec.config import (
+    ConfigError,
+    RunConfig,
+    build_config,
+    load_yaml_config,
+    parse_override,
+)
+from gtcrec.models import MODELS, ModelInputs, build_model
 
 
 def test_defaults_and_nested_override():

@@ -4,7 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from gtcrec.diffusion import ConditionalMLPUNet, NoiseSchedule, SinusoidalTimeEmbedding, diffusion_loss, generate
+from gtcrec.diffusion import (
+    ConditionalMLPUNet,
+    NoiseSchedule,
+    SinusoidalTimeEmbedding,
+    diffusion_loss,
+    generate,
+)
 
 BUFFERS = ("betas", "alphas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
            "sqrt_one_minus_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",

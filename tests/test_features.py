@@ -266,3 +266,21 @@ def test_ml100k_mm_inputs_cover_the_catalogue():
     assert len(posters) == 1664
     rows, unused = align_rows(items, "item_id:token", sorted(posters, key=int), root / "ml-100k.item")
     assert (rows >= 0).all() and unused == 1682 - 1664
+
+
+def test_ml100k_mm_without_the_shared_folder_says_what_is_missing(tmp_path, monkeypatch):
+    import gtcrec.data.sources as sources
+
+    monkeypatch.setattr(sources, "find_shared", lambda name: None)
+    with pytest.raises(DataError, match="ml-100k-mm is built from a data folder 'ml-100k'.*GTCREC_DATA_DIR"):
+        sources.build_ml100k_mm(tmp_path)
+    assert not (tmp_path / "datasets" / "ml-100k-mm").exists()
+
+
+def test_text_features_need_the_items_table(tmp_path):
+    from gtcrec.data.catalogue import ContentOptions, import_catalogue
+
+    raw = _raw_catalogue(tmp_path)
+    with pytest.raises(DataError, match="text features need the items table"):
+        import_catalogue(raw / "log.csv", tmp_path / "ds", content=ContentOptions(text_columns=["title"]),
+                         user_col="user", item_col="movie", kcore=2)

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from gtcrec.data import DataError, DataWarning, import_interactions, load_mmrec, mmrec_split_sizes
+from gtcrec.data import (
+    DataError,
+    DataWarning,
+    import_interactions,
+    load_mmrec,
+    mmrec_split_sizes,
+)
 
 
 def raw_log(seed=0, n_users=25, n_items=20, density=0.4):

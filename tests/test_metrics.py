@@ -3,11 +3,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import random_data
 
 from gtcrec.data import InteractionData
 from gtcrec.evaluation import Evaluator, topk_metrics
-
-from conftest import random_data
 
 
 def brute_force(scores: np.ndarray, data: InteractionData, split: str, ks, mask_valid=False):

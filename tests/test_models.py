@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from gtcrec.graph import lightgcn_propagate, normalized_bipartite_adjacency, to_torch_sparse
+from gtcrec.graph import (
+    lightgcn_propagate,
+    normalized_bipartite_adjacency,
+    to_torch_sparse,
+)
 from gtcrec.models import MODELS, ModelInputs, build_model
 from gtcrec.train.checkpoint import load_tensors, save_tensors
 

@@ -3,7 +3,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gtcrec.data import InteractionData, SyntheticConfig, make_synthetic, mmrec_split_sizes
+from gtcrec.data import (
+    InteractionData,
+    SyntheticConfig,
+    make_synthetic,
+    mmrec_split_sizes,
+)
 from gtcrec.data.synthetic import USER_KINDS
 
 CFG = SyntheticConfig(n_users=300, n_items=200, seed=3)

@@ -28,10 +28,10 @@ from .errors import DataError, DataWarning
 from .validation import (
     check_features,
     check_no_duplicate_pairs,
-    integer_column,
-    load_npy,
     drop_blank_rows,
     file_lines,
+    integer_column,
+    load_npy,
     require_columns,
     warn_users_without_train,
 )

@@ -1,0 +1,57 @@
+"""Mean ± std table over the seeds of one or more run folders (e.g. seeds split across two runs).
+
+Usage: python benchmarks/aggregate_runs.py LABEL=runs/a[,runs/b] [LABEL=...] [--per-seed]
+Each LABEL gets one row, pooling every seed*/metrics.json under its folders. Validation R@20 is
+shown first (the selection metric); test columns follow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+COLUMNS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20", "recall@50", "ndcg@50"]
+
+
+def _fmt(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("rows", nargs="+", metavar="LABEL=RUN[,RUN]")
+    parser.add_argument("--per-seed", action="store_true")
+    args = parser.parse_args()
+    print("| model | seeds | valid R@20 | " + " | ".join(c.replace("recall", "R").replace("ndcg", "N") for c in COLUMNS)
+          + " | train s/epoch | best epochs |")
+    print("|---" * (len(COLUMNS) + 5) + "|")
+    per_seed = []
+    for row in args.rows:
+        label, runs = row.split("=", 1)
+        metrics = []
+        for run in runs.split(","):
+            for path in sorted(Path(run).glob("seed*/metrics.json")):
+                metrics.append(json.loads(path.read_text()))
+        if not metrics:
+            raise SystemExit(f"no seed*/metrics.json under {runs}")
+        seeds = sorted(m["seed"] for m in metrics)
+        cells = [_fmt([m["valid"]["recall@20"] for m in metrics])]
+        cells += [_fmt([m["test"][c] for m in metrics]) for c in COLUMNS]
+        cells.append(f"{statistics.mean(m['epoch_seconds'] for m in metrics):.2f}")
+        cells.append(", ".join(str(m["best_epoch"]) for m in sorted(metrics, key=lambda m: m["seed"])))
+        print(f"| {label} | {','.join(map(str, seeds))} | " + " | ".join(cells) + " |")
+        per_seed += [(label, m) for m in metrics]
+    if args.per_seed:
+        print("\n| model | seed | best epoch | epochs run | valid R@20 | test R@20 | test N@20 | commit |")
+        print("|---|---|---|---|---|---|---|---|")
+        for label, m in sorted(per_seed, key=lambda x: (x[0], x[1]["seed"])):
+            print(f"| {label} | {m['seed']} | {m['best_epoch']} | {m['epochs_run']} | {m['valid']['recall@20']:.4f} | "
+                  f"{m['test']['recall@20']:.4f} | {m['test']['ndcg@20']:.4f} | {m.get('git_commit', '?')[:7]} |")
+
+
+if __name__ == "__main__":
+    main()
