@@ -134,9 +134,7 @@ def build_ml100k_mm(cache: Path | None = None, progress: bool = True) -> Path:
     if raw_dir is None or not (raw_dir / "posters").is_dir() or not (raw_dir / "ml-100k.item").exists():
         raise DataError("ml-100k-mm is built from a data folder 'ml-100k' holding ml-100k.inter, ml-100k.item and "
                         "posters/; none was found (set GTCREC_DATA_DIR)")
-    raw = raw_dir / "ml-100k.inter"
-    if _sha256(raw) != ML100K_INTER_SHA256:
-        raise DataError(f"sha256 differs from RecBole's ml-100k.inter ({ML100K_INTER_SHA256})", path=str(raw))
+    raw = _ml100k_raw(cache)  # the shared ml-100k.inter, sha256-checked
     (cache / "datasets").mkdir(parents=True, exist_ok=True)
     tmp_out = Path(tempfile.mkdtemp(dir=cache / "datasets"))
     try:

@@ -134,10 +134,9 @@ def preprocess(path: Path, encoder: ImageEncoder, resize: str = "crop") -> torch
             left, top = (w - size) // 2, (h - size) // 2
             img = img.crop((left, top, left + size, top + size))
         pixels = np.asarray(img, dtype=np.float32) / 255.0
-    x = torch.from_numpy(pixels).permute(2, 0, 1)
-    mean = torch.tensor(encoder.mean).view(3, 1, 1)
-    std = torch.tensor(encoder.std).view(3, 1, 1)
-    return (x - mean) / std
+    mean = np.asarray(encoder.mean, dtype=np.float32)
+    std = np.asarray(encoder.std, dtype=np.float32)
+    return torch.from_numpy((pixels - mean) / std).permute(2, 0, 1).contiguous()
 
 
 class _ImageFiles(torch.utils.data.Dataset):
