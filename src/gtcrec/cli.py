@@ -1,4 +1,4 @@
-"""Command-line interface: ``gtcrec train | evaluate | data stats|import|build|synthetic | features text|image``.
+"""Command-line interface: ``gtcrec train | bench | evaluate | data stats|import|build|synthetic | features text|image``.
 
 Built on argparse (standard library): it supports variadic options such as ``--seeds 1 2 3``,
 which click/typer options do not.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -78,6 +79,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(config, resume_dir=args.resume)
     print(result.to_markdown())
     print(f"\nrun folder: {result.run_dir} (summary.md, summary.csv, seed*/metrics.json, seed*/best.safetensors)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .train.bench import parse_entries, parse_seeds, run_bench
+
+    entries = parse_entries(args.models)
+    seeds = parse_seeds(args.seeds)
+    output_dir = Path(args.output_dir or f"runs/bench-{Path(args.dataset).name}")
+    train_opts = {key: getattr(args, key) for key in ("epochs", "patience", "device") if getattr(args, key) is not None}
+    if args.no_progress:
+        train_opts["progress"] = False
+    overrides = ([{"train": train_opts}] if train_opts else []) + [parse_override(o) for o in args.set or []]
+    if args.print_config:
+        from .train.bench import entry_config
+
+        for entry in entries:
+            print(f"# {entry}\n" + entry_config(entry, args.dataset, seeds, output_dir, overrides).to_yaml())
+        return 0
+    command = "gtcrec " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))
+    report = run_bench(entries, args.dataset, seeds, output_dir=output_dir, overrides=overrides, command=command)
+    print(report.to_markdown())
+    print(f"written: {output_dir / 'bench.md'}, {output_dir / 'bench.json'}; one run folder per model")
     return 0
 
 
@@ -212,6 +236,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("bench", help="several models on one dataset under one protocol: one mean ± std table",
+                       description="Each model (or preset, e.g. gtc-concat) trains with its preset for every "
+                                   "seed; test at the best-validation epoch. Re-running the same command "
+                                   "resumes: finished seeds are read back.")
+    p.add_argument("--models", nargs="+", required=True, help="comma- or space-separated: gtc,dragon,freedom")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--seeds", nargs="+", default=["1..5"], help="1..5, 1,2,3 or 1 2 3 (default 1..5)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--device")
+    p.add_argument("--output-dir", help="default runs/bench-<dataset>")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="applies to every model")
+    p.add_argument("--print-config", action="store_true")
+    p.set_defaults(func=cmd_bench, argv=None)
+
     p = sub.add_parser("evaluate", help="evaluate a saved best checkpoint")
     p.add_argument("run_dir")
     p.add_argument("--split", choices=["valid", "test"], default="test")
@@ -310,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "argv"):
+        args.argv = argv  # the exact command, recorded in benchmark tables
     _setup_logging(args.verbose)
     try:
         return args.func(args)

@@ -5,4 +5,4 @@ from .run import train, train_seed
 from .sampler import NegativeSampler
 from .trainer import FitResult, Trainer
 
-__all__ = ["RunResult", "SeedResult", "train", "train_seed", "NegativeSampler", "FitResult", "Trainer"]
+__all__ = ["FitResult", "NegativeSampler", "RunResult", "SeedResult", "Trainer", "train", "train_seed"]

@@ -23,6 +23,7 @@ class SeedResult:
     eval_seconds: float
     n_parameters: int
     run_dir: str | None = None
+    peak_memory_mb: float | None = None  # see train/memory.py: GPU allocator peak, or CPU peak RSS
 
 
 @dataclass

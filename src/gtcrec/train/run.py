@@ -19,6 +19,7 @@ from ..data.sources import load_dataset
 from ..evaluation import Evaluator
 from ..models import ModelInputs, build_model
 from .checkpoint import atomic_write_json
+from .memory import peak_memory_mb, reset_peak_memory
 from .results import RunResult, SeedResult
 from .seeding import resolve_device, seed_everything
 from .trainer import Trainer
@@ -34,21 +35,31 @@ def _git_commit() -> str | None:
     the checkout moves on while a long multi-seed run goes on.
     """
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=Path(__file__).parent, capture_output=True,
                              text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], check=False,
+                           cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    return f"{_cpu_model()} ({torch.get_num_threads()} threads)"
 
 
 def _run_dir(config: RunConfig) -> Path:
@@ -74,13 +85,15 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
     try:
         log.info("seed %d | %s on %s | %d users %d items | %d parameters | device %s", seed, config.model,
                  data.name, data.n_users, data.n_items, n_params, device)
+        reset_peak_memory(device)
         trainer = Trainer(model, data, cfg, seed=seed, device=device, run_dir=run_dir)
         fit = trainer.fit(resume=resume)
         # The only test evaluation of the run, on the restored best-validation weights.
         test = Evaluator(data, "test", ks=cfg.topk, batch_size=cfg.eval_batch_size, device=device,
                          mask_valid=config.data.mask_valid_at_test).evaluate(trainer.model).metrics
         result = SeedResult(seed, fit.best_epoch, fit.epochs_run, fit.best_valid, test, fit.epoch_seconds,
-                            fit.eval_seconds, n_params, str(run_dir) if run_dir else None)
+                            fit.eval_seconds, n_params, str(run_dir) if run_dir else None,
+                            peak_memory_mb(device))
         log.info("seed %d | best epoch %d | test recall@20 %.4f ndcg@20 %.4f", seed, fit.best_epoch,
                  test.get("recall@20", float("nan")), test.get("ndcg@20", float("nan")))
         if run_dir is not None:

@@ -1,0 +1,174 @@
+"""``gtcrec bench``: several models, one dataset, one protocol, one table.
+
+Each entry is a model name or a preset name (``gtc-concat``); its preset, when there is one, is the
+base config, and the same dataset, seeds and overrides apply to every entry. Every entry trains in
+its own run folder ``<output_dir>/<entry>``, so an interrupted benchmark resumes where it stopped
+(finished seeds are read back, an unfinished one continues from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..config import PRESETS_DIR, ConfigError, RunConfig, build_config, load_yaml_config
+from ..data.dataset import InteractionData
+from ..data.sources import load_dataset
+from .checkpoint import atomic_write_json
+from .results import RunResult
+from .run import _git_commit, train
+
+log = logging.getLogger("gtcrec")
+
+TABLE_METRICS = ["recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50"]
+
+
+def parse_seeds(tokens: list[str]) -> list[int]:
+    """``["1..5"]``, ``["1,2,3"]`` or ``["1", "2"]`` -> a list of distinct seeds, in order."""
+    seeds: list[int] = []
+    for token in tokens:
+        for part in filter(None, token.split(",")):
+            match = re.fullmatch(r"(-?\d+)\.\.(-?\d+)", part.strip())
+            try:
+                values = (list(range(int(match[1]), int(match[2]) + 1)) if match else [int(part)])
+            except ValueError:
+                raise ConfigError(f"seeds: {part!r} is not an integer or a range like 1..5") from None
+            if match and not values:
+                raise ConfigError(f"seeds: empty range {part!r}")
+            seeds += [v for v in values if v not in seeds]
+    if not seeds:
+        raise ConfigError("seeds: none given")
+    return seeds
+
+
+def parse_entries(tokens: list[str]) -> list[str]:
+    entries = [e.strip() for token in tokens for e in token.split(",") if e.strip()]
+    if not entries:
+        raise ConfigError("models: none given")
+    return list(dict.fromkeys(entries))
+
+
+def entry_config(entry: str, dataset: str, seeds: list[int], output_dir: Path,
+                 overrides: list[dict[str, Any]]) -> RunConfig:
+    from ..models import MODELS
+
+    layers: list[dict[str, Any]] = []
+    if (PRESETS_DIR / f"{entry}.yaml").exists():
+        layers.append(load_yaml_config(entry))
+    elif entry in MODELS:
+        layers.append({"model": entry})
+    else:
+        presets = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+        raise ConfigError(f"bench entry {entry!r} is neither a model ({sorted(MODELS)}) nor a preset ({presets})")
+    layers.append({"data": {"dataset": dataset}, "seeds": seeds, "output_dir": str(output_dir), "name": entry})
+    layers += overrides
+    return build_config(*layers)
+
+
+def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    ignore = {"seeds", "output_dir", "name"}
+
+    def protocol(cfg: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in cfg.items() if k not in ignore}
+        out["train"] = {k: v for k, v in cfg.get("train", {}).items() if k != "progress"}
+        return out
+
+    return protocol(old) == protocol(new)
+
+
+@dataclass
+class BenchReport:
+    dataset: str
+    seeds: list[int]
+    results: dict[str, RunResult] = field(default_factory=dict)
+    command: str | None = None
+    commit: str | None = None
+    machine: str | None = None
+    date: str | None = None
+
+    def _cell(self, result: RunResult, metric: str, split: str = "test") -> str:
+        mean, std = result.mean_std(metric, split)
+        return f"{mean:.4f} ± {std:.4f}" if len(result.seeds) > 1 else f"{mean:.4f}"
+
+    def to_markdown(self) -> str:
+        head = [f"# Benchmark on {self.dataset}", ""]
+        for label, value in (("command", f"`{self.command}`" if self.command else None), ("git commit", self.commit),
+                             ("machine", self.machine), ("date", self.date), ("seeds", self.seeds)):
+            if value is not None:
+                head.append(f"- {label}: {value}")
+        head += ["- test metrics at each seed's best-validation epoch (valid Recall@20), mean ± std (ddof 1)", ""]
+        short = [m.replace("recall", "R").replace("ndcg", "N") for m in TABLE_METRICS]
+        lines = ["| model | valid R@20 | " + " | ".join(short) + " | s/epoch | eval s | peak MiB | best epochs |",
+                 "|---" * (len(TABLE_METRICS) + 6) + "|"]
+        for label, result in self.results.items():
+            cells = [self._cell(result, "recall@20", "valid")] + [self._cell(result, m) for m in TABLE_METRICS]
+            cells.append(f"{np.mean([s.epoch_seconds for s in result.seeds]):.2f}")
+            cells.append(f"{np.mean([s.eval_seconds for s in result.seeds]):.2f}")
+            peaks = [s.peak_memory_mb for s in result.seeds if s.peak_memory_mb is not None]
+            cells.append(f"{max(peaks):.0f}" if peaks else "n/a")
+            cells.append(", ".join(str(s.best_epoch) for s in result.seeds))
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        return "\n".join(head + lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        rows = {}
+        for label, result in self.results.items():
+            rows[label] = {
+                "model": result.model, "run_dir": result.run_dir,
+                "test": {m: result.mean_std(m) for m in TABLE_METRICS},
+                "valid_recall@20": result.mean_std("recall@20", "valid"),
+                "epoch_seconds": [s.epoch_seconds for s in result.seeds],
+                "peak_memory_mb": [s.peak_memory_mb for s in result.seeds],
+                "best_epochs": [s.best_epoch for s in result.seeds],
+            }
+        return {"dataset": self.dataset, "seeds": self.seeds, "command": self.command, "commit": self.commit,
+                "machine": self.machine, "date": self.date, "rows": rows}
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "bench.md").write_text(self.to_markdown())
+        atomic_write_json(folder / "bench.json", self.to_json())
+
+
+def run_bench(entries: list[str], dataset: str, seeds: list[int], *, output_dir: str | Path,
+              overrides: list[dict[str, Any]] | None = None, data: InteractionData | None = None,
+              command: str | None = None) -> BenchReport:
+    """Train every entry on ``dataset`` for every seed; test at best validation; one table."""
+    output_dir = Path(output_dir)
+    overrides = overrides or []
+    configs = {e: entry_config(e, dataset, seeds, output_dir, overrides) for e in entries}  # fail before training
+    commit = _git_commit()
+    report = BenchReport(dataset, seeds, command=command, commit=commit,
+                         date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if data is None:
+        data = load_dataset(dataset)  # every modality; each entry selects its own
+    for entry, config in configs.items():
+        run_dir = output_dir / entry
+        saved = run_dir / "config.yaml"
+        resume = None
+        if saved.exists():
+            old = yaml.safe_load(saved.read_text()) or {}
+            if not _same_protocol(old, config.to_dict()):
+                raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir "
+                                  "or remove it")
+            resume = run_dir
+        log.info("bench: %s (%s) on %s, seeds %s", entry, config.model, dataset, seeds)
+        report.results[entry] = train(config, data=data, resume_dir=resume)
+        report.machine = report.machine or _machine_of(run_dir)
+        report.write(output_dir)
+    return report
+
+
+def _machine_of(run_dir: Path) -> str | None:
+    for path in sorted(run_dir.glob("seed*/metrics.json")):
+        return json.loads(path.read_text()).get("machine")
+    return None
+

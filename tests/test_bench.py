@@ -1,0 +1,71 @@
+import json
+
+import pytest
+import torch
+
+from gtcrec.cli import main
+from gtcrec.config import ConfigError
+from gtcrec.train.bench import parse_entries, parse_seeds, run_bench
+from gtcrec.train.memory import peak_memory_mb, reset_peak_memory
+
+FAST = [{"train": {"epochs": 3, "batch_size": 512, "progress": False, "checkpoint_every": 0}}]
+
+
+def test_parse_seeds_ranges_lists_and_errors():
+    assert parse_seeds(["1..5"]) == [1, 2, 3, 4, 5]
+    assert parse_seeds(["1,3", "2", "3"]) == [1, 3, 2]
+    for bad in (["5..1"], ["a"], [","]):
+        with pytest.raises(ConfigError):
+            parse_seeds(bad)
+    assert parse_entries(["gtc,lightgcn", "bprmf", "gtc"]) == ["gtc", "lightgcn", "bprmf"]
+
+
+def test_bench_table_one_row_per_model_and_resume_reads_back(small_synthetic, tmp_path):
+    report = run_bench(["lightgcn", "bprmf"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST,
+                       data=small_synthetic)
+    assert list(report.results) == ["lightgcn", "bprmf"]
+    assert all(len(r.seeds) == 2 for r in report.results.values())
+    table = (tmp_path / "bench.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith(("| lightgcn", "| bprmf"))]
+    assert len(rows) == 2 and all(row.count("±") == 7 for row in rows)  # valid R@20 + 6 test metrics
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["rows"]["lightgcn"]["best_epochs"] == [s.best_epoch for s in report.results["lightgcn"].seeds]
+    metrics = tmp_path / "lightgcn" / "seed1" / "metrics.json"
+    before = metrics.stat().st_mtime_ns
+    again = run_bench(["lightgcn"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
+    assert metrics.stat().st_mtime_ns == before  # read back, not retrained
+    assert again.results["lightgcn"].seeds[0].test == report.results["lightgcn"].seeds[0].test
+
+
+def test_bench_refuses_to_mix_protocols_and_unknown_entries(small_synthetic, tmp_path):
+    run_bench(["bprmf"], "synthetic", [1], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
+    changed = FAST + [{"train": {"lr": 0.1}}]
+    with pytest.raises(ConfigError, match="different config"):
+        run_bench(["bprmf"], "synthetic", [1], output_dir=tmp_path, overrides=changed, data=small_synthetic)
+    with pytest.raises(ConfigError, match="neither a model"):
+        run_bench(["no-such-model"], "synthetic", [1], output_dir=tmp_path / "x", data=small_synthetic)
+
+
+def test_bench_preset_entries_use_their_preset(tmp_path, capsys):
+    assert main(["bench", "--models", "gtc-concat,lightgcn", "--dataset", "synthetic", "--seeds", "1..2",
+                 "--output-dir", str(tmp_path), "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "fusion: concat" in out and "model: lightgcn" in out and "- 2" in out
+
+
+def test_bench_cli_writes_the_exact_command(tmp_path, capsys):
+    argv = ["bench", "--models", "bprmf", "--dataset", "synthetic", "--seeds", "1", "--epochs", "2",
+            "--no-progress", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    assert "gtcrec " + " ".join(argv) in (tmp_path / "bench.md").read_text()
+
+
+def test_peak_memory_sees_a_large_allocation():
+    device = torch.device("cpu")
+    reset_peak_memory(device)
+    base = peak_memory_mb(device)
+    if base is None:
+        pytest.skip("no /proc/self/status on this platform")
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    assert peak_memory_mb(device) >= base + 60
+    del block
