@@ -4,6 +4,8 @@
   (as in LATTICE/FREEDOM/DRAGON), computed ``chunk_size`` rows at a time.
 * :func:`user_cooccurrence_graph`: top-k users by number of shared training items (DRAGON's
   user-user graph), from sparse row products computed ``chunk_size`` users at a time.
+* :func:`fused_item_knn_graph`: FREEDOM's and DRAGON's frozen item-item graph, one normalised kNN
+  graph per modality summed with MMRec's ``mm_image_weight`` weighting.
 
 Peak memory is O(chunk_size x n) for the similarities plus O(n x k) for the result.
 """
@@ -24,21 +26,31 @@ def _topk_to_csr(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.n
     return mat
 
 
+NORMALIZATIONS = ("sym", "row", "sym_directed")
+
+
 def normalize_graph(mat: sp.csr_matrix, how: str = "sym") -> sp.csr_matrix:
-    """``sym``: D^-1/2 A D^-1/2 (A symmetrised first); ``row``: D^-1 A. Zero-degree rows stay zero."""
+    """Normalise a graph's adjacency. Zero-degree rows stay zero.
+
+    * ``sym``: D^-1/2 A D^-1/2 with A symmetrised first (max(A, A^T)); the result is symmetric.
+    * ``row``: D^-1 A.
+    * ``sym_directed``: D^-1/2 A D^-1/2 on A as given (not symmetrised), D its row sums (out-degrees):
+      MMRec's ``compute_normalized_laplacian`` for the directed kNN graphs of FREEDOM/DRAGON. Entry
+      (i, j) is A_ij / sqrt(d_i d_j); the result is in general not symmetric.
+    """
+    if how not in NORMALIZATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALIZATIONS}, got {how!r}")
     if how == "sym":
         mat = mat.maximum(mat.T).tocsr()
     deg = np.asarray(mat.sum(axis=1)).ravel()
     inv = np.zeros_like(deg)
     nz = deg > 0
-    if how == "sym":
+    if how in ("sym", "sym_directed"):
         inv[nz] = deg[nz] ** -0.5
         out = sp.diags(inv) @ mat @ sp.diags(inv)
-    elif how == "row":
+    else:
         inv[nz] = 1.0 / deg[nz]
         out = sp.diags(inv) @ mat
-    else:
-        raise ValueError(f"normalisation must be 'sym' or 'row', got {how!r}")
     out = out.astype(np.float32).tocsr()
     out.sort_indices()
     return out
@@ -83,3 +95,48 @@ def user_cooccurrence_graph(train: sp.csr_matrix, k: int, *, chunk_size: int = 1
         cols.append(top.indices.reshape(-1).numpy())
         vals.append(top.values.reshape(-1).numpy())
     return _topk_to_csr(rows, cols, vals, n)
+
+
+IMAGE_MODALITY_NAMES = ("image", "visual", "v")
+
+
+def modality_graph_weights(names: list[str], image_weight: float) -> dict[str, float]:
+    """Weights of the per-modality item graphs in the fused graph (MMRec's ``mm_image_weight``).
+
+    MMRec weighs its image graph ``image_weight`` and its text graph ``1 - image_weight``. Generalised:
+    the image modalities (named ``image``, ``visual`` or ``v``, any case) share ``image_weight`` equally
+    and the others share ``1 - image_weight`` equally; when either group is empty the other one gets
+    all the weight (one modality: weight 1). The weights always sum to 1.
+    """
+    if not names:
+        raise ValueError("modality_graph_weights: no modalities")
+    if not 0.0 <= image_weight <= 1.0:
+        raise ValueError(f"image_weight must be in [0, 1], got {image_weight}")
+    image = [n for n in names if n.lower() in IMAGE_MODALITY_NAMES]
+    other = [n for n in names if n.lower() not in IMAGE_MODALITY_NAMES]
+    if not image or not other:
+        return {n: 1.0 / len(names) for n in names}
+    return {n: (image_weight / len(image) if n in image else (1.0 - image_weight) / len(other)) for n in names}
+
+
+def fused_item_knn_graph(features: dict[str, np.ndarray | torch.Tensor], k: int, image_weight: float = 0.1, *,
+                         how: str = "sym_directed", include_self: bool = True, chunk_size: int = 2048,
+                         device: torch.device | str = "cpu") -> sp.csr_matrix:
+    """FREEDOM's/DRAGON's frozen item-item graph: sum over modalities of weight_m * normalise(kNN_m).
+
+    Each kNN_m is the binary top-``k`` cosine graph of the raw features of modality m (self included,
+    as in MMRec), normalised by :func:`normalize_graph` ``how`` (default ``sym_directed``: MMRec's);
+    the weights come from :func:`modality_graph_weights`. Sparse throughout: never a dense n x n matrix.
+    """
+    if not features:
+        raise ValueError("fused_item_knn_graph: no modalities")
+    weights = modality_graph_weights(list(features), image_weight)
+    fused = None
+    for name, feats in features.items():
+        graph = weights[name] * normalize_graph(
+            item_knn_graph(feats, k, chunk_size=chunk_size, include_self=include_self, device=device), how)
+        fused = graph if fused is None else fused + graph
+    fused = fused.astype(np.float32).tocsr()
+    fused.eliminate_zeros()
+    fused.sort_indices()
+    return fused
