@@ -24,7 +24,7 @@ from gtcrec.data.features.common import (
 from gtcrec.data.sources import find_shared
 
 PIL = pytest.importorskip("PIL", reason="image features need Pillow (pip install 'gtcrec[features]')")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
 
 def _table(**columns) -> pd.DataFrame:
@@ -269,7 +269,7 @@ def test_ml100k_mm_inputs_cover_the_catalogue():
 
 
 def test_ml100k_mm_without_the_shared_folder_says_what_is_missing(tmp_path, monkeypatch):
-    import gtcrec.data.sources as sources
+    from gtcrec.data import sources
 
     monkeypatch.setattr(sources, "find_shared", lambda name: None)
     with pytest.raises(DataError, match="ml-100k-mm is built from a data folder 'ml-100k'.*GTCREC_DATA_DIR"):

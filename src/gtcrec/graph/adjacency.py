@@ -54,6 +54,30 @@ class _SymmetricSpMM(torch.autograd.Function):
         return None, ctx.adj @ grad
 
 
+class _DirectedSpMM(torch.autograd.Function):
+    """y = A x for a frozen sparse A that need not be symmetric; the backward pass uses a stored A^T."""
+
+    @staticmethod
+    def forward(ctx, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.adj_t = adj_t
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, None, ctx.adj_t @ grad
+
+
+def directed_propagate(adj: torch.Tensor, adj_t: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """``adj @ x`` with a gradient for ``x``; ``adj_t`` is ``adj``'s transpose, or None if ``adj`` is symmetric.
+
+    Storing the transpose once (a directed kNN graph, a user-item block) avoids transposing a CSR
+    tensor in every backward pass.
+    """
+    if adj_t is None:
+        return _SymmetricSpMM.apply(adj, x)
+    return _DirectedSpMM.apply(adj, adj_t, x)
+
+
 def propagate(adj: torch.Tensor, x: torch.Tensor, *, symmetric: bool = True) -> torch.Tensor:
     """One propagation step ``adj @ x`` with a gradient for ``x`` (not for ``adj``)."""
     if symmetric:

@@ -6,27 +6,33 @@ from .bprmf import BPRMF, BPRMFConfig
 from .dragon import DRAGON, DRAGONConfig
 from .freedom import FREEDOM, FREEDOMConfig
 from .gtc import GTC, GTCConfig
+from .lgmrec import LGMRec, LGMRecConfig
 from .lightgcn import LightGCN, LightGCNConfig
+from .mgcn import MGCN, MGCNConfig
 from .vbpr import VBPR, VBPRConfig
 
-__all__ = [
-           "BM3",
-           "BPRMF",
-           "DRAGON",
-           "FREEDOM",
-           "GTC",
-           "MODELS",
-           "VBPR",
-           "BM3Config",
-           "BPRMFConfig",
-           "DRAGONConfig",
-           "FREEDOMConfig",
-           "GTCConfig",
-           "LightGCN",
-           "LightGCNConfig",
-           "ModelInputs",
-           "Recommender",
-           "VBPRConfig",
-           "build_model",
-           "register_model",
+__all__ = [  # noqa: RUF022 (interface first, then models alphabetically)
+    "MODELS",
+    "ModelInputs",
+    "Recommender",
+    "build_model",
+    "register_model",
+    "BM3",
+    "BM3Config",
+    "BPRMF",
+    "BPRMFConfig",
+    "DRAGON",
+    "DRAGONConfig",
+    "FREEDOM",
+    "FREEDOMConfig",
+    "GTC",
+    "GTCConfig",
+    "LGMRec",
+    "LGMRecConfig",
+    "LightGCN",
+    "LightGCNConfig",
+    "MGCN",
+    "MGCNConfig",
+    "VBPR",
+    "VBPRConfig",
 ]

@@ -27,7 +27,7 @@ class ModelInputs:
     features: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_data(cls, data: InteractionData) -> "ModelInputs":
+    def from_data(cls, data: InteractionData) -> ModelInputs:
         return cls(data.n_users, data.n_items, data.train, dict(data.features))
 
     @cached_property
@@ -88,6 +88,12 @@ class Recommender(nn.Module, ABC):
             from ..evaluation.ranking import mask_rows
             mask_rows(scores, users, exclude)
         return torch.topk(scores, k, dim=1)
+
+
+def check_modality_names(names: list[str], model: str) -> None:
+    for m in names:
+        if not m or "." in m:
+            raise ValueError(f"{model}: modality name {m!r} must be non-empty and contain no '.'")
 
 
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:

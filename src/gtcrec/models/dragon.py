@@ -53,10 +53,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..graph import propagate, to_torch_sparse
+from ..graph import directed_propagate, propagate, to_torch_sparse
 from ..graph.knn import NORMALIZATIONS, fused_item_knn_graph, user_cooccurrence_graph
-from .base import ModelInputs, Recommender, bpr_loss, register_model
-from .freedom import check_modality_names, directed_propagate
+from .base import (
+    ModelInputs,
+    Recommender,
+    bpr_loss,
+    check_modality_names,
+    register_model,
+)
 
 
 def softmax_user_graph(train: sp.csr_matrix, k: int) -> sp.csr_matrix:

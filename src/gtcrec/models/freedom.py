@@ -56,35 +56,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..graph import lightgcn_propagate, propagate, to_torch_sparse
+from ..graph import directed_propagate, lightgcn_propagate, to_torch_sparse
 from ..graph.knn import NORMALIZATIONS, fused_item_knn_graph
-from .base import ModelInputs, Recommender, bpr_loss, register_model
-
-
-class _DirectedSpMM(torch.autograd.Function):
-    """y = A x for a frozen, not necessarily symmetric sparse A; the backward pass uses a stored A^T."""
-
-    @staticmethod
-    def forward(ctx, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.adj_t = adj_t
-        return adj @ x
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return None, None, ctx.adj_t @ grad
-
-
-def directed_propagate(adj: torch.Tensor, adj_t: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-    """``adj @ x`` with a gradient for ``x``; ``adj_t`` is ``adj``'s transpose, or None if ``adj`` is symmetric."""
-    if adj_t is None:
-        return propagate(adj, x)
-    return _DirectedSpMM.apply(adj, adj_t, x)
-
-
-def check_modality_names(names: list[str], model: str) -> None:
-    for m in names:
-        if not m or "." in m:
-            raise ValueError(f"{model}: modality name {m!r} must be non-empty and contain no '.'")
+from .base import (
+    ModelInputs,
+    Recommender,
+    bpr_loss,
+    check_modality_names,
+    register_model,
+)
 
 
 @dataclass
