@@ -56,3 +56,16 @@ def test_yaml_round_trip(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(cfg.to_yaml())
     assert build_config(load_yaml_config(str(path))) == cfg
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    # PyYAML follows YAML 1.1, where 1e-5 is a string; users write it anyway, on the CLI and in files.
+    from gtcrec.config import build_config, parse_override
+
+    cfg = build_config(parse_override("train.lr=1e-5"), {"model_params": {}})
+    assert cfg.train.lr == 1e-5 and isinstance(cfg.train.lr, float)
+    assert build_config({"train": {"lr": "2E+1"}}).train.lr == 20.0
+    with pytest.raises(ConfigError):
+        build_config({"train": {"lr": "fast"}})
+    with pytest.raises(ConfigError):
+        build_config({"train": {"epochs": "1e3"}})  # an integer option stays strict
