@@ -29,6 +29,7 @@ def test_bench_table_one_row_per_model_and_resume_reads_back(small_synthetic, tm
     rows = [line for line in table.splitlines() if line.startswith(("| lightgcn", "| bprmf"))]
     assert len(rows) == 2 and all(row.count("±") == 7 for row in rows)  # valid R@20 + 6 test metrics
     saved = json.loads((tmp_path / "bench.json").read_text())
+    assert len(report.run_commits["lightgcn"]) == 1  # both seeds ran at this checkout's commit
     assert saved["rows"]["lightgcn"]["best_epochs"] == [s.best_epoch for s in report.results["lightgcn"].seeds]
     metrics = tmp_path / "lightgcn" / "seed1" / "metrics.json"
     before = metrics.stat().st_mtime_ns

@@ -93,6 +93,7 @@ class BenchReport:
     commit: str | None = None
     machine: str | None = None
     date: str | None = None
+    run_commits: dict[str, list[str]] = field(default_factory=dict)  # per entry; resumed seeds keep theirs
 
     def _cell(self, result: RunResult, metric: str, split: str = "test") -> str:
         mean, std = result.mean_std(metric, split)
@@ -104,6 +105,9 @@ class BenchReport:
                              ("machine", self.machine), ("date", self.date), ("seeds", self.seeds)):
             if value is not None:
                 head.append(f"- {label}: {value}")
+        if any(commits != [self.commit] for commits in self.run_commits.values()):
+            head.append("- commits the seeds ran at: " + "; ".join(
+                f"{label} {', '.join(c[:12] for c in commits)}" for label, commits in self.run_commits.items()))
         head += ["- test metrics at each seed's best-validation epoch (valid Recall@20), mean ± std (ddof 1)", ""]
         short = [m.replace("recall", "R").replace("ndcg", "N") for m in TABLE_METRICS]
         lines = ["| model | valid R@20 | " + " | ".join(short) + " | s/epoch | eval s | peak MiB | best epochs |",
@@ -128,6 +132,7 @@ class BenchReport:
                 "epoch_seconds": [s.epoch_seconds for s in result.seeds],
                 "peak_memory_mb": [s.peak_memory_mb for s in result.seeds],
                 "best_epochs": [s.best_epoch for s in result.seeds],
+                "commits": self.run_commits.get(label, []),
             }
         return {"dataset": self.dataset, "seeds": self.seeds, "command": self.command, "commit": self.commit,
                 "machine": self.machine, "date": self.date, "rows": rows}
@@ -162,13 +167,10 @@ def run_bench(entries: list[str], dataset: str, seeds: list[int], *, output_dir:
             resume = run_dir
         log.info("bench: %s (%s) on %s, seeds %s", entry, config.model, dataset, seeds)
         report.results[entry] = train(config, data=data, resume_dir=resume)
-        report.machine = report.machine or _machine_of(run_dir)
+        saved_seeds = [json.loads(p.read_text()) for p in sorted(run_dir.glob("seed*/metrics.json"))]
+        report.machine = report.machine or next((m.get("machine") for m in saved_seeds), None)
+        report.run_commits[entry] = sorted({m.get("git_commit") or "unknown" for m in saved_seeds
+                                            if m.get("seed") in seeds})
         report.write(output_dir)
     return report
-
-
-def _machine_of(run_dir: Path) -> str | None:
-    for path in sorted(run_dir.glob("seed*/metrics.json")):
-        return json.loads(path.read_text()).get("machine")
-    return None
 
