@@ -345,3 +345,22 @@ def test_beats_a_random_ranker_on_planted_data(model, params, tmp_path):
     random_ranker = Evaluator(data, "test", ks=[20]).evaluate_scores(
         lambda users: torch.rand(len(users), data.n_items, generator=rng)).metrics
     assert result.test["recall@20"] > 2 * random_ranker["recall@20"]
+
+
+def test_dragon_raw_user_weights_start_as_a_softmax_and_train_freely(small_synthetic):
+    import torch
+
+    from gtcrec.models import ModelInputs, build_model
+
+    torch.manual_seed(0)
+    model = build_model("dragon", ModelInputs.from_data(small_synthetic), {"user_weights": "raw"})
+    w = model.weight_u.detach()
+    assert torch.allclose(w.sum(dim=1), torch.ones(len(w)))  # initialised as MMRec: softmax of xavier
+    model.loss(torch.arange(32), torch.arange(32) % 200, (torch.arange(32) + 7) % 200)["loss"].backward()
+    assert model.weight_u.grad[:32].abs().sum() > 0
+    with torch.no_grad():
+        model.weight_u.mul_(3.0)  # free weights rescale the user side; softmax weights could not
+    users_raw, _ = model.representations()
+    model.config.user_weights = "softmax"
+    users_soft, _ = model.representations()
+    assert not torch.allclose(users_raw, users_soft)

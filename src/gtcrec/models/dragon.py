@@ -25,9 +25,10 @@ Deviations from the paper / MMRec:
 
 * BPR uses the natural log (:func:`gtcrec.models.base.bpr_loss`); MMRec's DRAGON uses log2, i.e. its
   BPR term is 1/ln 2 ~ 1.44 times ours (a rescaling of the learning rate and of ``reg_weight``);
-* the user weights are softmax-normalised in every forward pass (a convex combination, as in the
-  paper's attentive concatenation). MMRec applies the softmax once to the initial values and then
-  trains the raw weights unconstrained;
+* ``user_weights="softmax"`` (default) normalises the user weights in every forward pass (a convex
+  combination, as in the paper's attentive concatenation). MMRec applies the softmax once to the
+  initial values and then trains the raw weights unconstrained (``user_weights="raw"``), which also
+  lets them scale the user representations;
 * the user-user softmax runs over each user's stored neighbours only (users with fewer than
   ``user_topk`` co-interacting users get fewer neighbours; users with none get none). MMRec pads such
   users to exactly 40 neighbours by re-drawing random duplicates every epoch, which re-weights the
@@ -94,8 +95,12 @@ class DRAGONConfig:
     n_ui_layers: int = 2  # propagation steps over the user-item graph (MMRec: 2, fixed)
     user_topk: int = 40  # neighbours per user in the user-user graph
     reg_weight: float = 1e-4  # MMRec grid {1e-1, 1e-2, 1e-3, 1e-4, 1e-5}
+    # softmax: convex modality weights in every pass | raw: MMRec (softmax once at init, then free weights)
+    user_weights: str = "softmax"
 
     def __post_init__(self):
+        if self.user_weights not in ("softmax", "raw"):
+            raise ValueError(f"DRAGON option user_weights={self.user_weights!r}: expected 'softmax' or 'raw'")
         if self.knn_norm not in NORMALIZATIONS:
             raise ValueError(f"DRAGON option knn_norm={self.knn_norm!r}: expected one of {NORMALIZATIONS}")
         if not 0.0 <= self.image_weight <= 1.0:
@@ -127,7 +132,10 @@ class DRAGON(Recommender):
             m: nn.Sequential(nn.Linear(inputs.features[m].shape[1], 4 * d), nn.LeakyReLU(), nn.Linear(4 * d, d))
             for m in self.modalities})
         if len(self.modalities) > 1:
-            self.weight_u = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, len(self.modalities))))
+            weight_u = nn.init.xavier_normal_(torch.empty(self.n_users, len(self.modalities)))
+            if config.user_weights == "raw":  # MMRec: start from the softmax, then train the weights freely
+                weight_u = torch.softmax(weight_u, dim=1)
+            self.weight_u = nn.Parameter(weight_u)
         for i, m in enumerate(self.modalities):
             self.register_buffer(f"_feat{i}", torch.as_tensor(np.asarray(inputs.features[m]), dtype=torch.float32),
                                  persistent=False)
@@ -159,7 +167,7 @@ class DRAGON(Recommender):
         if len(reps) == 1:
             users = reps[0][: self.n_users]
         else:
-            alpha = torch.softmax(self.weight_u, dim=1)
+            alpha = torch.softmax(self.weight_u, dim=1) if self.config.user_weights == "softmax" else self.weight_u
             users = torch.cat([alpha[:, j:j + 1] * r[: self.n_users] for j, r in enumerate(reps)], dim=1)
         h = items
         for _ in range(self.config.n_layers):
