@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -27,16 +26,7 @@ from gtcrec.data.features import (
 )
 from gtcrec.data.importer import read_table
 from gtcrec.data.sources import ML100K_MM_TEXT_TEMPLATE, find_shared
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
+from gtcrec.train.run import cpu_model
 
 
 def main() -> None:
@@ -53,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     result = {"commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                        check=False).stdout.strip(),
-              "cpu": _cpu_model(), "threads": args.threads, "workers": args.workers, "torch": torch.__version__}
+              "cpu": cpu_model(), "threads": args.threads, "workers": args.workers, "torch": torch.__version__}
 
     items = read_table(root / "ml-100k.item")
     texts = render_template(items, ML100K_MM_TEXT_TEMPLATE)

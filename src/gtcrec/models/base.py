@@ -90,6 +90,17 @@ class Recommender(nn.Module, ABC):
         return torch.topk(scores, k, dim=1)
 
 
+def content_features(inputs: ModelInputs, model: str) -> list[np.ndarray]:
+    """The item feature matrices (float32, in modality order) of a model that needs content; clear errors."""
+    if not inputs.features:
+        raise ValueError(f"{model} needs at least one item content modality (features), but the data has none")
+    feats = [np.asarray(f, dtype=np.float32) for f in inputs.features.values()]
+    for m, f in zip(inputs.features, feats):
+        if f.ndim != 2 or f.shape[0] != inputs.n_items:
+            raise ValueError(f"{model}: features {m!r} have shape {f.shape}; expected ({inputs.n_items}, dim)")
+    return feats
+
+
 def check_modality_names(names: list[str], model: str) -> None:
     for m in names:
         if not m or "." in m:

@@ -67,7 +67,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..graph import lightgcn_propagate, propagate, to_torch_sparse
-from .base import ModelInputs, Recommender, bpr_loss, register_model
+from .base import ModelInputs, Recommender, bpr_loss, content_features, register_model
 from .sparse_ops import register_sparse, sparse_product
 
 
@@ -117,14 +117,9 @@ class LGMRec(Recommender):
 
     def __init__(self, inputs: ModelInputs, config: LGMRecConfig):
         super().__init__(inputs, config)
-        if not inputs.features:
-            raise ValueError("LGMRec needs at least one item content modality (features), but the data has none")
+        feats = content_features(inputs, "LGMRec")
         d = config.embedding_dim
         self.modalities = list(inputs.features)
-        feats = [np.asarray(inputs.features[m], dtype=np.float32) for m in self.modalities]
-        for m, f in zip(self.modalities, feats):
-            if f.ndim != 2 or f.shape[0] != self.n_items:
-                raise ValueError(f"LGMRec: features {m!r} have shape {f.shape}; expected ({self.n_items}, dim)")
 
         self.user_embedding = nn.Embedding(self.n_users, d)
         self.item_embedding = nn.Embedding(self.n_items, d)

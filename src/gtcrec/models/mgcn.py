@@ -66,7 +66,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..graph import item_knn_graph, lightgcn_propagate, normalize_graph, to_torch_sparse
-from .base import ModelInputs, Recommender, bpr_loss, l2_penalty, register_model
+from .base import (
+    ModelInputs,
+    Recommender,
+    bpr_loss,
+    content_features,
+    l2_penalty,
+    register_model,
+)
 from .sparse_ops import register_sparse, sparse_product
 
 
@@ -118,14 +125,9 @@ class MGCN(Recommender):
 
     def __init__(self, inputs: ModelInputs, config: MGCNConfig):
         super().__init__(inputs, config)
-        if not inputs.features:
-            raise ValueError("MGCN needs at least one item content modality (features), but the data has none")
+        feats = content_features(inputs, "MGCN")
         d = config.embedding_dim
         self.modalities = list(inputs.features)
-        feats = [np.asarray(inputs.features[m], dtype=np.float32) for m in self.modalities]
-        for m, f in zip(self.modalities, feats):
-            if f.ndim != 2 or f.shape[0] != self.n_items:
-                raise ValueError(f"MGCN: features {m!r} have shape {f.shape}; expected ({self.n_items}, dim)")
 
         self.user_embedding = nn.Embedding(self.n_users, d)
         self.item_embedding = nn.Embedding(self.n_items, d)
