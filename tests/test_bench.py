@@ -1,11 +1,14 @@
 import json
 
+import numpy as np
 import pytest
 import torch
+import yaml
 
 from gtcrec.cli import main
 from gtcrec.config import ConfigError
 from gtcrec.train.bench import parse_entries, parse_seeds, run_bench
+from gtcrec.train.grid import parse_axis, run_grid
 from gtcrec.train.memory import peak_memory_mb, reset_peak_memory
 
 FAST = [{"train": {"epochs": 3, "batch_size": 512, "progress": False, "checkpoint_every": 0}}]
@@ -70,3 +73,42 @@ def test_peak_memory_sees_a_large_allocation():
     block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
     assert peak_memory_mb(device) >= base + 60
     del block
+
+
+def test_grid_chooses_on_validation_only_and_resumes(small_synthetic, tmp_path):
+    axes = [parse_axis("model_params.n_layers=1,2"), parse_axis("model_params.reg_weight=1e-3,1e-4")]
+    report = run_grid("lightgcn", "synthetic", axes, seeds=[1], final_seeds=[1, 2], output_dir=tmp_path,
+                      overrides=FAST, data=small_synthetic)
+    assert [p.label for p in report.points] == ["n_layers=1__reg_weight=1e-3", "n_layers=1__reg_weight=1e-4",
+                                                "n_layers=2__reg_weight=1e-3", "n_layers=2__reg_weight=1e-4"]
+    valid = [p.result.seeds[0].valid["recall@20"] for p in report.points]
+    assert report.chosen is report.points[int(np.argmax(valid))]
+    assert [s.seed for s in report.final.seeds] == [1, 2]  # seed 1 read back from the grid point
+    table = (tmp_path / "grid.md").read_text()
+    assert table.count("**chosen**") == 1 and "test at each seed" in table
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert best["model_params"]["n_layers"] == int(report.chosen.settings["n_layers"])
+    assert best["seeds"] == [1, 2]
+    metrics = sorted(tmp_path.glob("points/*/seed1/metrics.json"))
+    assert len(metrics) == 4
+    before = [m.stat().st_mtime_ns for m in metrics]
+    again = run_grid("lightgcn", "synthetic", axes, seeds=[1], output_dir=tmp_path, overrides=FAST,
+                     data=small_synthetic)
+    assert [m.stat().st_mtime_ns for m in metrics] == before  # read back, not retrained
+    assert again.chosen.label == report.chosen.label
+
+
+def test_grid_rejects_bad_axes_before_training(tmp_path):
+    for bad in ("model_params.n_layers", "model_params.n_layers=", "model_params.n_layers=1,1"):
+        with pytest.raises(ConfigError):
+            parse_axis(bad)
+    with pytest.raises(ConfigError, match="n_layerz"):
+        run_grid("lightgcn", "synthetic", [parse_axis("model_params.n_layerz=1,2")], seeds=[1], output_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_grid_cli_print_config_lists_every_point(capsys, tmp_path):
+    assert main(["grid", "--model", "lightgcn", "--dataset", "synthetic", "--grid", "model_params.n_layers=1,2,3",
+                 "--grid", "train.lr=1e-3,1e-2", "--output-dir", str(tmp_path), "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("# n_layers=") == 6 and "lr: 0.01" in out

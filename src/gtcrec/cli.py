@@ -1,4 +1,4 @@
-"""Command-line interface: ``gtcrec train | bench | evaluate | data stats|import|build|synthetic | features text|image``.
+"""Command-line interface: ``gtcrec train | bench | grid | evaluate | data stats|import|build|synthetic | features text|image``.
 
 Built on argparse (standard library): it supports variadic options such as ``--seeds 1 2 3``,
 which click/typer options do not.
@@ -82,26 +82,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _protocol_overrides(args: argparse.Namespace) -> list[dict]:
+    """bench/grid options that apply to every run: --epochs --patience --device --no-progress --set."""
+    train_opts = {key: getattr(args, key) for key in ("epochs", "patience", "device") if getattr(args, key) is not None}
+    if args.no_progress:
+        train_opts["progress"] = False
+    return ([{"train": train_opts}] if train_opts else []) + [parse_override(o) for o in args.set or []]
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    return "gtcrec " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .train.bench import parse_entries, parse_seeds, run_bench
+    from .train.bench import entry_config, parse_entries, parse_seeds, run_bench
 
     entries = parse_entries(args.models)
     seeds = parse_seeds(args.seeds)
     output_dir = Path(args.output_dir or f"runs/bench-{Path(args.dataset).name}")
-    train_opts = {key: getattr(args, key) for key in ("epochs", "patience", "device") if getattr(args, key) is not None}
-    if args.no_progress:
-        train_opts["progress"] = False
-    overrides = ([{"train": train_opts}] if train_opts else []) + [parse_override(o) for o in args.set or []]
+    overrides = _protocol_overrides(args)
     if args.print_config:
-        from .train.bench import entry_config
-
         for entry in entries:
             print(f"# {entry}\n" + entry_config(entry, args.dataset, seeds, output_dir, overrides).to_yaml())
         return 0
-    command = "gtcrec " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))
-    report = run_bench(entries, args.dataset, seeds, output_dir=output_dir, overrides=overrides, command=command)
+    report = run_bench(entries, args.dataset, seeds, output_dir=output_dir, overrides=overrides,
+                       command=_command_line(args))
     print(report.to_markdown())
     print(f"written: {output_dir / 'bench.md'}, {output_dir / 'bench.json'}; one run folder per model")
+    return 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from .train.bench import entry_config, parse_seeds
+    from .train.grid import grid_points, parse_axis, run_grid
+
+    axes = [parse_axis(text) for text in args.grid]
+    seeds = parse_seeds(args.seeds)
+    final_seeds = parse_seeds(args.final_seeds) if args.final_seeds else None
+    output_dir = Path(args.output_dir or f"runs/grid-{Path(args.dataset).name}-{args.model}")
+    overrides = _protocol_overrides(args)
+    if args.print_config:
+        for point in grid_points(axes):
+            config = entry_config(args.model, args.dataset, seeds, output_dir, overrides + point.overrides)
+            print(f"# {point.label}\n" + config.to_yaml())
+        return 0
+    report = run_grid(args.model, args.dataset, axes, seeds=seeds, final_seeds=final_seeds, output_dir=output_dir,
+                      overrides=overrides, command=_command_line(args))
+    print(report.to_markdown())
+    print(f"written: {output_dir / 'grid.md'}, {output_dir / 'grid.json'}, {output_dir / 'best.yaml'} "
+          f"(gtcrec train --config {output_dir / 'best.yaml'})")
     return 0
 
 
@@ -210,6 +239,16 @@ def cmd_data_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_protocol_options(p: argparse.ArgumentParser, default_output: str) -> None:
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--device")
+    p.add_argument("--output-dir", help=f"default {default_output}")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="applies to every run")
+    p.add_argument("--print-config", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gtcrec", description="Multi-modal recommendation with GTC.")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -243,14 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", required=True, help="comma- or space-separated: gtc,dragon,freedom")
     p.add_argument("--dataset", required=True)
     p.add_argument("--seeds", nargs="+", default=["1..5"], help="1..5, 1,2,3 or 1 2 3 (default 1..5)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--patience", type=int)
-    p.add_argument("--device")
-    p.add_argument("--output-dir", help="default runs/bench-<dataset>")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="applies to every model")
-    p.add_argument("--print-config", action="store_true")
+    _add_protocol_options(p, "runs/bench-<dataset>")
     p.set_defaults(func=cmd_bench, argv=None)
+
+    p = sub.add_parser("grid", help="hyper-parameter grid for one model, chosen on validation only",
+                       description="Trains every point of the grid on --seeds, keeps the point with the best mean "
+                                   "validation metric (train.valid_metric), writes grid.md, grid.json and "
+                                   "best.yaml, and with --final-seeds runs the chosen point on those seeds and "
+                                   "reports its test mean ± std. Test metrics never enter the choice. "
+                                   "Re-running the same command resumes.")
+    p.add_argument("--model", required=True, help="model or preset name (its preset is the base config)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...",
+                   help="one axis, e.g. --grid model_params.n_layers=1,2,3 --grid model_params.reg_weight=1e-3,1e-4")
+    p.add_argument("--seeds", nargs="+", default=["1"], help="seeds every grid point trains on (default 1)")
+    p.add_argument("--final-seeds", nargs="+", help="run the chosen point on these seeds too, e.g. 1..5")
+    _add_protocol_options(p, "runs/grid-<dataset>-<model>")
+    p.set_defaults(func=cmd_grid, argv=None)
 
     p = sub.add_parser("evaluate", help="evaluate a saved best checkpoint")
     p.add_argument("run_dir")

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..config import PRESETS_DIR, ConfigError, RunConfig, build_config, load_yaml_config
+from ..config import (
+    PRESETS_DIR,
+    ConfigError,
+    RunConfig,
+    build_config,
+    from_dict,
+    load_yaml_config,
+)
 from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
 from .checkpoint import atomic_write_json
@@ -70,7 +77,10 @@ def entry_config(entry: str, dataset: str, seeds: list[int], output_dir: Path,
         raise ConfigError(f"bench entry {entry!r} is neither a model ({sorted(MODELS)}) nor a preset ({presets})")
     layers.append({"data": {"dataset": dataset}, "seeds": seeds, "output_dir": str(output_dir), "name": entry})
     layers += overrides
-    return build_config(*layers)
+    config = build_config(*layers)
+    # model_params are typed by the model; check them now, not after other entries have trained
+    from_dict(MODELS[config.model].config_class, config.model_params, f"{entry}: model_params ({config.model})")
+    return config
 
 
 def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -143,6 +153,19 @@ class BenchReport:
         atomic_write_json(folder / "bench.json", self.to_json())
 
 
+def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> RunResult:
+    """Train ``config`` in ``run_dir``, resuming what is there; refuse a folder that holds another config."""
+    saved = run_dir / "config.yaml"
+    resume = None
+    if saved.exists():
+        old = yaml.safe_load(saved.read_text()) or {}
+        if not _same_protocol(old, config.to_dict()):
+            raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir "
+                              "or remove it")
+        resume = run_dir
+    return train(config, data=data, resume_dir=resume)
+
+
 def run_bench(entries: list[str], dataset: str, seeds: list[int], *, output_dir: str | Path,
               overrides: list[dict[str, Any]] | None = None, data: InteractionData | None = None,
               command: str | None = None) -> BenchReport:
@@ -157,16 +180,8 @@ def run_bench(entries: list[str], dataset: str, seeds: list[int], *, output_dir:
         data = load_dataset(dataset)  # every modality; each entry selects its own
     for entry, config in configs.items():
         run_dir = output_dir / entry
-        saved = run_dir / "config.yaml"
-        resume = None
-        if saved.exists():
-            old = yaml.safe_load(saved.read_text()) or {}
-            if not _same_protocol(old, config.to_dict()):
-                raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir "
-                                  "or remove it")
-            resume = run_dir
         log.info("bench: %s (%s) on %s, seeds %s", entry, config.model, dataset, seeds)
-        report.results[entry] = train(config, data=data, resume_dir=resume)
+        report.results[entry] = train_in_folder(config, run_dir, data)
         saved_seeds = [json.loads(p.read_text()) for p in sorted(run_dir.glob("seed*/metrics.json"))]
         report.machine = report.machine or next((m.get("machine") for m in saved_seeds), None)
         report.run_commits[entry] = sorted({m.get("git_commit") or "unknown" for m in saved_seeds

@@ -1,0 +1,194 @@
+"""``gtcrec grid``: a hyper-parameter grid for one model, chosen on validation only.
+
+Every point of the Cartesian product trains on the selection seeds in its own folder
+``<output_dir>/points/<label>`` (so an interrupted grid resumes). The point with the highest mean
+validation metric (``train.valid_metric``) wins; ties go to the earlier point. Test metrics are
+computed by the trainer for every point but are never read for the choice, and the grid table
+does not show them. With ``final_seeds`` the chosen point is then run on those seeds (the
+selection seeds it already has are read back) and its test mean ± std is reported.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..config import ConfigError, deep_merge, parse_override
+from ..data.dataset import InteractionData
+from ..data.sources import load_dataset
+from .bench import TABLE_METRICS, entry_config, train_in_folder
+from .checkpoint import atomic_write_json
+from .results import RunResult
+from .run import _git_commit
+
+log = logging.getLogger("gtcrec")
+
+
+@dataclass
+class GridAxis:
+    key: str  # dotted config key, e.g. model_params.n_layers
+    values: list[Any]
+    texts: list[str]  # the values as written, for folder names and tables
+
+    @property
+    def short(self) -> str:
+        return self.key.rsplit(".", 1)[-1]
+
+
+def parse_axis(text: str) -> GridAxis:
+    """``model_params.n_layers=1,2,3`` -> the key and its values (each parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"grid {text!r}: expected KEY=V1,V2,..., e.g. model_params.n_layers=1,2,3")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    texts = [t.strip() for t in raw.split(",") if t.strip()]
+    if not key or not texts:
+        raise ConfigError(f"grid {text!r}: needs a key and at least one value")
+    if len(set(texts)) != len(texts):
+        raise ConfigError(f"grid {text!r}: a value is repeated")
+    return GridAxis(key, [parse_override(f"{key}={t}") for t in texts], texts)
+
+
+@dataclass
+class GridPoint:
+    label: str
+    settings: dict[str, str]  # axis name (the key's last part unless ambiguous) -> value as written
+    overrides: list[dict[str, Any]]
+    result: RunResult | None = None
+
+    def score(self, metric: str) -> tuple[float, float]:
+        assert self.result is not None
+        return self.result.mean_std(metric, "valid")
+
+
+def grid_points(axes: list[GridAxis]) -> list[GridPoint]:
+    shorts = [a.short for a in axes]
+    names = [a.short if shorts.count(a.short) == 1 else a.key for a in axes]
+    if len({a.key for a in axes}) != len(axes):
+        raise ConfigError("grid: the same key is given twice")
+    points = []
+    for combo in itertools.product(*(range(len(a.values)) for a in axes)):
+        settings = {n: a.texts[i] for n, a, i in zip(names, axes, combo)}
+        label = "__".join(f"{n}={a.texts[i]}" for n, a, i in zip(names, axes, combo))
+        points.append(GridPoint(label, settings, [a.values[i] for a, i in zip(axes, combo)]))
+    return points
+
+
+@dataclass
+class GridReport:
+    entry: str
+    dataset: str
+    metric: str
+    selection_seeds: list[int]
+    points: list[GridPoint] = field(default_factory=list)
+    chosen: GridPoint | None = None
+    final: RunResult | None = None
+    command: str | None = None
+    commit: str | None = None
+    machine: str | None = None
+    date: str | None = None
+
+    def to_markdown(self) -> str:
+        keys = list(self.points[0].settings) if self.points else []
+        lines = [f"# Grid for {self.entry} on {self.dataset}", ""]
+        for label, value in (("command", f"`{self.command}`" if self.command else None), ("git commit", self.commit),
+                             ("machine", self.machine), ("date", self.date), ("selection seeds", self.selection_seeds)):
+            if value is not None:
+                lines.append(f"- {label}: {value}")
+        lines += [(f"- chosen on validation {self.metric} (mean over the selection seeds); test metrics of the grid "
+                  "points are not shown and played no part"), ""]
+        lines.append("| " + " | ".join(keys) + f" | valid {self.metric} | best epochs | s/epoch | |")
+        lines.append("|---" * (len(keys) + 4) + "|")
+        for point in self.points:
+            mean, std = point.score(self.metric)
+            cell = f"{mean:.4f} ± {std:.4f}" if len(point.result.seeds) > 1 else f"{mean:.4f}"
+            epochs = ", ".join(str(s.best_epoch) for s in point.result.seeds)
+            secs = np.mean([s.epoch_seconds for s in point.result.seeds])
+            mark = "**chosen**" if point is self.chosen else ""
+            lines.append("| " + " | ".join(point.settings.values()) + f" | {cell} | {epochs} | {secs:.2f} | {mark} |")
+        if self.final is not None:
+            seeds = [s.seed for s in self.final.seeds]
+            lines += ["", f"## Chosen point on seeds {seeds}: test at each seed's best-validation epoch", "",
+                      f"| valid {self.metric} | " + " | ".join(TABLE_METRICS) + " |",
+                      "|---" * (len(TABLE_METRICS) + 1) + "|"]
+            cells = [self._cell(self.final, self.metric, "valid")]
+            cells += [self._cell(self.final, m, "test") for m in TABLE_METRICS]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _cell(result: RunResult, metric: str, split: str) -> str:
+        mean, std = result.mean_std(metric, split)
+        return f"{mean:.4f} ± {std:.4f}" if len(result.seeds) > 1 else f"{mean:.4f}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "entry": self.entry, "dataset": self.dataset, "metric": self.metric,
+            "selection_seeds": self.selection_seeds, "command": self.command, "commit": self.commit,
+            "machine": self.machine, "date": self.date, "chosen": self.chosen.settings if self.chosen else None,
+            "points": [{"settings": p.settings, "run_dir": p.result.run_dir,
+                        "valid": p.score(self.metric), "best_epochs": [s.best_epoch for s in p.result.seeds]}
+                       for p in self.points if p.result is not None],
+        }
+        if self.final is not None:
+            out["final"] = {"seeds": [s.seed for s in self.final.seeds], "run_dir": self.final.run_dir,
+                            "test": {m: self.final.mean_std(m) for m in TABLE_METRICS}}
+        return out
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "grid.md").write_text(self.to_markdown())
+        atomic_write_json(folder / "grid.json", self.to_json())
+
+
+def _machine_of(run_dir: Path) -> str | None:
+    for path in sorted(run_dir.glob("seed*/metrics.json")):
+        return json.loads(path.read_text()).get("machine")
+    return None
+
+
+def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int], output_dir: str | Path,
+             final_seeds: list[int] | None = None, overrides: list[dict[str, Any]] | None = None,
+             data: InteractionData | None = None, command: str | None = None) -> GridReport:
+    """Train every grid point on ``seeds``; choose on validation; optionally run the choice on ``final_seeds``."""
+    if not axes:
+        raise ConfigError("grid: give at least one --grid KEY=V1,V2,...")
+    output_dir = Path(output_dir)
+    overrides = overrides or []
+    points = grid_points(axes)
+    configs = {}
+    for point in points:  # every point must be a valid config before anything trains
+        config = entry_config(entry, dataset, seeds, output_dir / "points", overrides + point.overrides)
+        config.name = point.label
+        configs[point.label] = config
+    metric = configs[points[0].label].train.valid_metric
+    report = GridReport(entry, dataset, metric, seeds, command=command, commit=_git_commit(),
+                        date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if data is None:
+        data = load_dataset(dataset)
+    for point in points:
+        log.info("grid: %s %s on %s, seeds %s", entry, point.label, dataset, seeds)
+        point.result = train_in_folder(configs[point.label], output_dir / "points" / point.label, data)
+        report.points.append(point)
+        report.machine = report.machine or _machine_of(Path(point.result.run_dir))
+        report.write(output_dir)
+    report.chosen = max(points, key=lambda p: (p.score(metric)[0], -points.index(p)))
+    chosen_config = configs[report.chosen.label]
+    if final_seeds:
+        chosen_config = entry_config(entry, dataset, final_seeds, output_dir / "points",
+                                     overrides + report.chosen.overrides)
+        chosen_config.name = report.chosen.label
+        report.final = train_in_folder(chosen_config, output_dir / "points" / report.chosen.label, data)
+    best = deep_merge(chosen_config.to_dict(), {"name": None, "output_dir": "runs"})
+    (output_dir / "best.yaml").write_text(
+        f"# chosen by `gtcrec grid` on validation {metric}: {report.chosen.settings}\n"
+        + yaml.safe_dump(best, sort_keys=False))
+    report.write(output_dir)
+    return report
