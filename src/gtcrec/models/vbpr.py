@@ -129,7 +129,10 @@ class VBPR(Recommender):
         return self.user_rows(), self.item_rows()
 
     def loss(self, users, pos, neg):
-        u, i, j = self.user_rows(users), self.item_rows(pos), self.item_rows(neg)
+        u = self.user_rows(users)
+        # project each distinct item once: with dense catalogues a batch repeats items many times
+        distinct, where = torch.unique(torch.cat([pos, neg]), return_inverse=True)
+        i, j = self.item_rows(distinct)[where].split(len(pos))
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         penalised = [self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg)]
         if self.has_content:
