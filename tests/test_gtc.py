@@ -128,3 +128,23 @@ def test_gtc_beats_lightgcn_on_planted_multimodal_data(tmp_path):
     full = train(build_config({**common, "model": "gtc", "model_params": {**SMALL, "lambda_diff": 0.3}}), data=data)
     assert full.seeds[0].test["recall@20"] > lightgcn.seeds[0].test["recall@20"]
     assert full.seeds[0].test["ndcg@20"] > lightgcn.seeds[0].test["ndcg@20"]
+
+
+def test_generation_is_reused_only_while_the_weights_are_unchanged(small_synthetic):
+    model = gtc(small_synthetic)
+    calls = []
+    original = model.generate_content
+    model.generate_content = lambda: calls.append(1) or original()
+    model.eval()
+    first = model.generated_content()["visual"]
+    assert model.generated_content()["visual"] is first and len(calls) == 1  # evaluation, then the next epoch
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.loss(torch.arange(16), torch.arange(16), torch.arange(16) + 1)["loss"].backward()
+    optimizer.step()  # any weight update must invalidate the cache
+    after_step = model.generated_content()["visual"]
+    assert len(calls) == 2 and not torch.equal(first, after_step)
+    assert torch.equal(after_step, original()["visual"])  # the cached content is what sampling gives now
+    model.load_state_dict(model.state_dict())
+    model.generated_content()
+    assert len(calls) == 3  # load_state_dict copies in place: invalidated too

@@ -141,6 +141,7 @@ class GTC(Recommender):
         if config.fusion == "gate" and self.modalities:
             self.log_gate_temperature = nn.Parameter(torch.tensor(math.log(config.gate_temperature)))
         self._generated: dict[str, torch.Tensor] | None = None  # training-time cache, see on_epoch_start
+        self._generation_cache: tuple[tuple, dict[str, torch.Tensor]] | None = None  # see generated_content
 
     # --- encoders -------------------------------------------------------------------------
     def content_inputs(self) -> dict[str, torch.Tensor]:
@@ -208,9 +209,25 @@ class GTC(Recommender):
                               generator=generator)
         return out
 
+    def _weights_key(self) -> tuple:
+        # Every in-place update (optimizer step, load_state_dict, no_grad edits) bumps a tensor's
+        # version counter; a new storage (e.g. .to(device)) changes its pointer.
+        return tuple((p._version, p.data_ptr()) for p in self.parameters())
+
+    def generated_content(self) -> dict[str, torch.Tensor]:
+        """:meth:`generate_content`, reused while no parameter has changed since the last call.
+
+        Generation is a deterministic function of the weights, so the evaluation after an epoch and the
+        next epoch's refresh would sample the same content twice; on CPU sampling dominates an epoch.
+        """
+        key = self._weights_key()
+        if self._generation_cache is None or self._generation_cache[0] != key:
+            self._generation_cache = (key, self.generate_content())
+        return self._generation_cache[1]
+
     def on_epoch_start(self, epoch: int) -> None:
         if self.diffuses and (self._generated is None or (epoch - 1) % self.config.regenerate_every == 0):
-            self._generated = self.generate_content()
+            self._generated = self.generated_content()
 
     # --- interface ------------------------------------------------------------------------
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,7 +239,7 @@ class GTC(Recommender):
             return None
         if self.training and self._generated is not None:
             return self._generated
-        return self.generate_content()  # evaluation: fresh and deterministic
+        return self.generated_content()  # evaluation: from the current weights, deterministic
 
     def loss(self, users, pos, neg):
         cfg = self.config
