@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -168,7 +169,7 @@ def test_ddim_timesteps():
     s = NoiseSchedule(600)
     ts = s.ddim_timesteps(50)
     assert len(ts) == 50 and ts[0] == 599 and ts[-1] < 600 / 50
-    assert all(a > b for a, b in zip(ts, ts[1:]))
+    assert all(a > b for a, b in itertools.pairwise(ts))
     assert s.ddim_timesteps(600) == list(range(599, -1, -1))
     assert s.ddim_timesteps(1) == [599]
 

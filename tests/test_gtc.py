@@ -100,7 +100,7 @@ def test_generated_content_depends_on_the_interaction_condition(small_synthetic)
 def test_interaction_only_reduces_to_lightgcn_shape(small_synthetic):
     model = gtc(small_synthetic.with_modalities([]))
     assert not hasattr(model, "denoisers") and model.alignment is None
-    users, items = model.representations()
+    _users, items = model.representations()
     assert items.shape == (200, 64)
 
 

@@ -415,9 +415,9 @@ def test_write_then_load_round_trip(tmp_path):
     for split in ("train", "valid", "test"):
         assert sorted(map(tuple, loaded.pairs(split).tolist())) == sorted(map(tuple, data.pairs(split).tolist()))
     assert sorted(loaded.modalities) == ["textual", "visual"]
-    for m in features:
+    for m, written in features.items():
         assert loaded.features[m].dtype == np.float32
-        np.testing.assert_array_equal(loaded.features[m], features[m].astype(np.float32))
+        np.testing.assert_array_equal(loaded.features[m], written.astype(np.float32))
 
 
 def test_write_mmrec_extra_yaml_is_kept(tmp_path):

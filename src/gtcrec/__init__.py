@@ -4,4 +4,4 @@ from .config import DataConfig, RunConfig, TrainConfig
 from .train import RunResult, train
 
 __version__ = "0.1.0"
-__all__ = ["DataConfig", "RunConfig", "TrainConfig", "RunResult", "train", "__version__"]
+__all__ = ["DataConfig", "RunConfig", "RunResult", "TrainConfig", "__version__", "train"]

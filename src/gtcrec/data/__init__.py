@@ -10,7 +10,21 @@ from .stats import dataset_stats, format_stats
 from .synthetic import SyntheticConfig, make_synthetic
 
 __all__ = [
-    "SPLITS", "InteractionData", "DataError", "DataWarning", "ImportReport", "import_interactions",
-    "load_mmrec", "write_mmrec", "build_ml100k", "load_dataset", "kcore_filter", "mmrec_split",
-    "mmrec_split_sizes", "dataset_stats", "format_stats", "SyntheticConfig", "make_synthetic",
+    "SPLITS",
+    "DataError",
+    "DataWarning",
+    "ImportReport",
+    "InteractionData",
+    "SyntheticConfig",
+    "build_ml100k",
+    "dataset_stats",
+    "format_stats",
+    "import_interactions",
+    "kcore_filter",
+    "load_dataset",
+    "load_mmrec",
+    "make_synthetic",
+    "mmrec_split",
+    "mmrec_split_sizes",
+    "write_mmrec",
 ]

@@ -59,7 +59,7 @@ class InteractionData:
     def modalities(self) -> list[str]:
         return list(self.features)
 
-    def with_modalities(self, names: list[str] | None) -> "InteractionData":
+    def with_modalities(self, names: list[str] | None) -> InteractionData:
         """A view keeping only the named content modalities (None keeps all)."""
         if names is None:
             return self

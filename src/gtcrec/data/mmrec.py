@@ -146,7 +146,7 @@ def load_mmrec(root: str | Path, modalities: list[str] | None = None) -> Interac
     splits = {name: pairs[labels == code] for code, name in SPLIT_LABELS.items()}
     for name in ("train", "valid", "test"):
         if len(splits[name]) == 0:
-            code = [c for c, n in SPLIT_LABELS.items() if n == name][0]
+            code = next(c for c, n in SPLIT_LABELS.items() if n == name)
             raise DataError(f"no {name} interactions (no row with {spec.columns['split']} = {code})",
                             path=str(spec.inter))
 

@@ -80,7 +80,7 @@ def _ml100k_raw(cache: Path) -> Path:
     if not wheel.exists():
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "recbole==1.2.1",
                "-d", str(wheel_dir)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        result = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if result.returncode != 0 or not wheel.exists():
             raise DataError(f"could not download {RECBOLE_WHEEL} with pip (no network?). "
                             f"pip said: {result.stderr.strip()[-500:]}", path=str(wheel_dir))
@@ -114,8 +114,8 @@ def ml100k_mm_options(raw_dir: Path, progress: bool = True):
     """The import options that define ML-100K-MM (``gtcrec data import`` with these flags gives the same folder)."""
     from .catalogue import ContentOptions
 
-    import_options = dict(name="ml-100k-mm", user_col="user_id:token", item_col="item_id:token",
-                          rating_col="rating:float", timestamp_col="timestamp:float", kcore=5, seed=999)
+    import_options = {"name": "ml-100k-mm", "user_col": "user_id:token", "item_col": "item_id:token",
+                          "rating_col": "rating:float", "timestamp_col": "timestamp:float", "kcore": 5, "seed": 999}
     content = ContentOptions(items=str(raw_dir / "ml-100k.item"), items_id_col="item_id:token",
                              text_template=ML100K_MM_TEXT_TEMPLATE, image_dir=str(raw_dir / "posters"),
                              progress=progress)

@@ -72,7 +72,7 @@ def make_synthetic(config: SyntheticConfig | None = None, *, name: str = "synthe
         else:
             liked = np.flatnonzero((item_visual == user_visual[u]) & (item_textual == user_textual[u]))
         n = int(rng.integers(cfg.min_interactions, cfg.max_interactions + 1))
-        n_noise = max(1, int(round(cfg.noise_share * n)))
+        n_noise = max(1, round(cfg.noise_share * n))
         chosen = rng.choice(liked, size=min(n - n_noise, len(liked)), replace=False)
         others = np.setdiff1d(np.arange(cfg.n_items), chosen)
         noise = rng.choice(others, size=max(n_noise, 3 - len(chosen)), replace=False)

@@ -4,4 +4,4 @@ from .denoiser import ConditionalMLPUNet, SinusoidalTimeEmbedding
 from .sampling import diffusion_loss, generate
 from .schedule import NoiseSchedule
 
-__all__ = ["NoiseSchedule", "SinusoidalTimeEmbedding", "ConditionalMLPUNet", "diffusion_loss", "generate"]
+__all__ = ["ConditionalMLPUNet", "NoiseSchedule", "SinusoidalTimeEmbedding", "diffusion_loss", "generate"]

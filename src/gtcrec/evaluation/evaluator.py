@@ -32,7 +32,7 @@ class Evaluator:
         if split not in ("valid", "test"):
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         self.split = split
-        self.ks = sorted(set(int(k) for k in ks))
+        self.ks = sorted({int(k) for k in ks})
         self.max_k = min(max(self.ks), data.n_items)
         self.ks = [k for k in self.ks if k <= self.max_k] or [self.max_k]
         self.batch_size = batch_size

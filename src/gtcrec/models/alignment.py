@@ -82,7 +82,7 @@ def _logits_n(anchor: torch.Tensor, others: list[torch.Tensor], generator: torch
 
 def _logits_n_squared(anchor: torch.Tensor, others: list[torch.Tensor]) -> torch.Tensor:
     """logits[i, (j, k, ...)] = MIP(anchor_i, others[0]_j, others[1]_k, ...), flattened."""
-    n, d = anchor.shape
+    _n, d = anchor.shape
     combo = others[0]
     for other in others[1:]:
         combo = (combo.unsqueeze(1) * other.unsqueeze(0)).reshape(-1, d)

@@ -149,7 +149,7 @@ class _ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         try:
             return preprocess(self.paths[i], self.encoder, self.resize), ""
-        except Exception as exc:  # a corrupt file is reported, not fatal
+        except Exception as exc:  # noqa: BLE001 -- a corrupt file is reported, not fatal
             size = self.encoder.size
             return torch.zeros(3, size, size), f"{type(exc).__name__}: {exc}"
 
