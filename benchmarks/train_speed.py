@@ -3,6 +3,9 @@
 Usage:
   python benchmarks/train_speed.py --dataset tiktok --models lightgcn gtc --epochs 3 [--device cuda]
   python benchmarks/train_speed.py --dataset tiktok --models gtc --set generation_steps=20
+  python benchmarks/train_speed.py --dataset tiktok --models gtc-concat freedom dragon mgcn --device cuda
+
+Each name is a preset (its model, model_params and train settings) or a model.
 
 The first epoch is a warm-up and is not counted. Prints a Markdown table plus one JSON line per model
 (git commit, device name, torch version) for docs/results/.
@@ -13,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import resource
-import subprocess
 import time
 import warnings
 
@@ -25,19 +26,13 @@ from gtcrec.config import TrainConfig, load_yaml_config, parse_override
 from gtcrec.data.sources import load_dataset
 from gtcrec.models import ModelInputs, build_model
 from gtcrec.train import Trainer
+from gtcrec.train.run import _git_commit, cpu_model
 from gtcrec.train.seeding import resolve_device, seed_everything
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def main() -> None:
@@ -52,7 +47,7 @@ def main() -> None:
     logging.disable(logging.INFO)
     device = resolve_device(args.device)
     data = load_dataset(args.dataset)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     print(f"{args.dataset} on {device_name}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print("| model | params | s/epoch (train) | s/eval (valid, all users) | peak memory MiB |\n|---|---|---|---|---|")
     for name in args.models:
@@ -62,8 +57,10 @@ def main() -> None:
         for text in args.set:
             params.update(parse_override(text))
         train_cfg = TrainConfig(**{**preset.get("train", {}), "progress": False})
-        model = build_model(name, ModelInputs.from_data(data), params)
-        trainer = Trainer(model, data, train_cfg, seed=0, device=device)
+        model_name = preset.get("model", name)  # a preset (gtc-concat) names its model
+        model_data = data.with_modalities(preset.get("data", {}).get("modalities"))
+        model = build_model(model_name, ModelInputs.from_data(model_data), params)
+        trainer = Trainer(model, model_data, train_cfg, seed=0, device=device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         epoch_times, eval_times = [], []
@@ -86,7 +83,7 @@ def main() -> None:
         n_params = sum(p.numel() for p in model.parameters())
         epoch_s, eval_s = sum(epoch_times) / len(epoch_times), sum(eval_times) / len(eval_times)
         print(f"| {name} | {n_params} | {epoch_s:.3f} | {eval_s:.3f} | {peak:.0f} |")
-        print(json.dumps({"model": name, "dataset": args.dataset, "device": device_name, "commit": _commit(),
+        print(json.dumps({"model": name, "dataset": args.dataset, "device": device_name, "commit": _git_commit(),
                           "torch": torch.__version__, "epochs_timed": len(epoch_times), "s_per_epoch": epoch_s,
                           "s_per_eval": eval_s, "peak_mib": peak, "params": params}))
 
