@@ -112,3 +112,14 @@ def test_grid_cli_print_config_lists_every_point(capsys, tmp_path):
                  "--grid", "train.lr=1e-3,1e-2", "--output-dir", str(tmp_path), "--print-config"]) == 0
     out = capsys.readouterr().out
     assert out.count("# n_layers=") == 6 and "lr: 0.01" in out
+
+
+def test_resume_is_not_blocked_by_an_option_added_later_with_its_old_default(tmp_path):
+    from gtcrec.train.bench import _same_protocol, entry_config
+
+    new = entry_config("vbpr", "synthetic", [1], tmp_path, []).to_dict()
+    old = {**new, "model_params": {k: v for k, v in new["model_params"].items() if k != "penalise_content"}}
+    assert _same_protocol(old, new)  # the option did not exist then; its default is the old behaviour
+    changed = {**new, "model_params": {**new["model_params"], "penalise_content": True}}
+    assert not _same_protocol(old, changed)
+    assert not _same_protocol({**old, "model_params": {"no_such_option": 1}}, new)

@@ -236,3 +236,21 @@ def test_brief_training_beats_a_random_ranker(name, lr, epochs, tmp_path):
     # random recall@20 is about 20 / 200 here; both models reach about 0.65 in this budget
     assert result.test["recall@20"] > 3 * random_ranker["recall@20"], (result.test, random_ranker)
     assert result.test["ndcg@20"] > 3 * random_ranker["ndcg@20"]
+
+
+def test_vbpr_penalise_content_regularises_the_content_projection(small_synthetic):
+    from gtcrec.models import ModelInputs, build_model
+
+    inputs = ModelInputs.from_data(small_synthetic)
+    users, pos, neg = torch.arange(32), torch.arange(32), torch.arange(32) + 40
+    regs = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        model = build_model("vbpr", inputs, {"penalise_content": flag, "reg_weight": 1.0, "use_bias": False})
+        model.content_proj.weight.grad = None
+        reg = model.loss(users, pos, neg)["reg"]
+        reg.backward()
+        regs[flag] = reg.item()
+        grad = model.content_proj.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == flag  # only the MMRec-style penalty reaches E
+    assert regs[True] > regs[False]

@@ -39,7 +39,9 @@ Deviations from the paper / MMRec
    over the batch size); E and beta' are not. MMRec instead applies ``EmbLoss`` (non-squared
    Frobenius norms over the batch size) to the full user vector and the full item vectors,
    including ``E f_i``, and tunes reg_weight in {2, 1, 0.1, ..., 1e-5}: its values do not
-   transfer to this regulariser one to one.
+   transfer to this regulariser one to one. ``penalise_content=True`` adds the batch items'
+   ``E f_i`` to the penalty, which is how MMRec's regulariser restrains the content factor when
+   the raw features are large.
 4. Raw features are used as given (no normalisation), as in MMRec; any number of modalities with
    any names are concatenated in the dataset's modality order.
 5. Initialisation: gamma, theta xavier-uniform (as MMRec's user/item parameters); E
@@ -62,6 +64,7 @@ class VBPRConfig:
     content_dim: int = 64  # theta and E's output (content factors), K'
     reg_weight: float = 1e-4
     use_bias: bool = True  # the paper's beta_i and beta'; False: MMRec's bias-free form
+    penalise_content: bool = False  # also penalise the batch items' E f_i (MMRec's regulariser does)
 
     def __post_init__(self):
         if self.embedding_dim < 1 or self.content_dim < 1:
@@ -137,6 +140,9 @@ class VBPR(Recommender):
         penalised = [self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg)]
         if self.has_content:
             penalised.append(self.user_content(users))
+            if self.config.penalise_content:
+                content = slice(self.config.embedding_dim, self.config.embedding_dim + self.config.content_dim)
+                penalised += [i[:, content], j[:, content]]
         if self.config.use_bias:
             penalised += [self.item_bias(pos), self.item_bias(neg)]
         reg = self.config.reg_weight * l2_penalty(*penalised)

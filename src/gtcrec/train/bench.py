@@ -84,14 +84,30 @@ def entry_config(entry: str, dataset: str, seeds: list[int], output_dir: Path,
 
 
 def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Same config but for seeds, output folder, name and progress bars.
+
+    Both sides are filled with today's defaults first, so an option added since the old run (with a
+    default that keeps the old behaviour) does not block resuming it.
+    """
+    from dataclasses import asdict
+
+    from ..models import MODELS
+
     ignore = {"seeds", "output_dir", "name"}
 
     def protocol(cfg: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in cfg.items() if k not in ignore}
-        out["train"] = {k: v for k, v in cfg.get("train", {}).items() if k != "progress"}
+        full = from_dict(RunConfig, cfg, "config").to_dict()
+        model = MODELS.get(full["model"])
+        if model is not None:
+            full["model_params"] = asdict(from_dict(model.config_class, full["model_params"], "model_params"))
+        out = {k: v for k, v in full.items() if k not in ignore}
+        out["train"] = {k: v for k, v in full["train"].items() if k != "progress"}
         return out
 
-    return protocol(old) == protocol(new)
+    try:
+        return protocol(old) == protocol(new)
+    except (ConfigError, ValueError, TypeError):  # an old config this version cannot read is not the same
+        return False
 
 
 @dataclass
