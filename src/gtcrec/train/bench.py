@@ -12,7 +12,7 @@ import datetime as _dt
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,6 @@ def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
     Both sides are filled with today's defaults first, so an option added since the old run (with a
     default that keeps the old behaviour) does not block resuming it.
     """
-    from dataclasses import asdict
-
     from ..models import MODELS
 
     ignore = {"seeds", "output_dir", "name"}
@@ -121,10 +119,6 @@ class BenchReport:
     date: str | None = None
     run_commits: dict[str, list[str]] = field(default_factory=dict)  # per entry; resumed seeds keep theirs
 
-    def _cell(self, result: RunResult, metric: str, split: str = "test") -> str:
-        mean, std = result.mean_std(metric, split)
-        return f"{mean:.4f} ± {std:.4f}" if len(result.seeds) > 1 else f"{mean:.4f}"
-
     def to_markdown(self) -> str:
         head = [f"# Benchmark on {self.dataset}", ""]
         for label, value in (("command", f"`{self.command}`" if self.command else None), ("git commit", self.commit),
@@ -139,7 +133,7 @@ class BenchReport:
         lines = ["| model | valid R@20 | " + " | ".join(short) + " | s/epoch | eval s | peak MiB | best epochs |",
                  "|---" * (len(TABLE_METRICS) + 6) + "|"]
         for label, result in self.results.items():
-            cells = [self._cell(result, "recall@20", "valid")] + [self._cell(result, m) for m in TABLE_METRICS]
+            cells = [result.cell("recall@20", "valid")] + [result.cell(m) for m in TABLE_METRICS]
             cells.append(f"{np.mean([s.epoch_seconds for s in result.seeds]):.2f}")
             cells.append(f"{np.mean([s.eval_seconds for s in result.seeds]):.2f}")
             peaks = [s.peak_memory_mb for s in result.seeds if s.peak_memory_mb is not None]
@@ -167,6 +161,11 @@ class BenchReport:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "bench.md").write_text(self.to_markdown())
         atomic_write_json(folder / "bench.json", self.to_json())
+
+
+def saved_seed_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every finished seed's ``metrics.json`` under ``run_dir``."""
+    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("seed*/metrics.json"))]
 
 
 def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> RunResult:
@@ -198,7 +197,7 @@ def run_bench(entries: list[str], dataset: str, seeds: list[int], *, output_dir:
         run_dir = output_dir / entry
         log.info("bench: %s (%s) on %s, seeds %s", entry, config.model, dataset, seeds)
         report.results[entry] = train_in_folder(config, run_dir, data)
-        saved_seeds = [json.loads(p.read_text()) for p in sorted(run_dir.glob("seed*/metrics.json"))]
+        saved_seeds = saved_seed_metrics(run_dir)
         report.machine = report.machine or next((m.get("machine") for m in saved_seeds), None)
         report.run_commits[entry] = sorted({m.get("git_commit") or "unknown" for m in saved_seeds
                                             if m.get("seed") in seeds})

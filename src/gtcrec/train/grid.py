@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 from ..config import ConfigError, deep_merge, parse_override
 from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
-from .bench import TABLE_METRICS, entry_config, train_in_folder
+from .bench import TABLE_METRICS, entry_config, saved_seed_metrics, train_in_folder
 from .checkpoint import atomic_write_json
 from .results import RunResult
 from .run import _git_commit
@@ -107,8 +106,7 @@ class GridReport:
         lines.append("| " + " | ".join(keys) + f" | valid {self.metric} | best epochs | s/epoch | |")
         lines.append("|---" * (len(keys) + 4) + "|")
         for point in self.points:
-            mean, std = point.score(self.metric)
-            cell = f"{mean:.4f} ± {std:.4f}" if len(point.result.seeds) > 1 else f"{mean:.4f}"
+            cell = point.result.cell(self.metric, "valid")
             epochs = ", ".join(str(s.best_epoch) for s in point.result.seeds)
             secs = np.mean([s.epoch_seconds for s in point.result.seeds])
             mark = "**chosen**" if point is self.chosen else ""
@@ -118,15 +116,9 @@ class GridReport:
             lines += ["", f"## Chosen point on seeds {seeds}: test at each seed's best-validation epoch", "",
                       f"| valid {self.metric} | " + " | ".join(TABLE_METRICS) + " |",
                       "|---" * (len(TABLE_METRICS) + 1) + "|"]
-            cells = [self._cell(self.final, self.metric, "valid")]
-            cells += [self._cell(self.final, m, "test") for m in TABLE_METRICS]
+            cells = [self.final.cell(self.metric, "valid")] + [self.final.cell(m) for m in TABLE_METRICS]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
-
-    @staticmethod
-    def _cell(result: RunResult, metric: str, split: str) -> str:
-        mean, std = result.mean_std(metric, split)
-        return f"{mean:.4f} ± {std:.4f}" if len(result.seeds) > 1 else f"{mean:.4f}"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -146,12 +138,6 @@ class GridReport:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "grid.md").write_text(self.to_markdown())
         atomic_write_json(folder / "grid.json", self.to_json())
-
-
-def _machine_of(run_dir: Path) -> str | None:
-    for path in sorted(run_dir.glob("seed*/metrics.json")):
-        return json.loads(path.read_text()).get("machine")
-    return None
 
 
 def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int], output_dir: str | Path,
@@ -177,7 +163,8 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         log.info("grid: %s %s on %s, seeds %s", entry, point.label, dataset, seeds)
         point.result = train_in_folder(configs[point.label], output_dir / "points" / point.label, data)
         report.points.append(point)
-        report.machine = report.machine or _machine_of(Path(point.result.run_dir))
+        report.machine = report.machine or next(
+            (m.get("machine") for m in saved_seed_metrics(Path(point.result.run_dir))), None)
         report.write(output_dir)
     report.chosen = max(points, key=lambda p: (p.score(metric)[0], -points.index(p)))
     chosen_config = configs[report.chosen.label]

@@ -41,6 +41,11 @@ class RunResult:
         values = self._values(split, metric)
         return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
+    def cell(self, metric: str, split: str = "test") -> str:
+        """``mean ± std`` for a table (the bare mean for a single seed)."""
+        mean, std = self.mean_std(metric, split)
+        return f"{mean:.4f} ± {std:.4f}" if len(self.seeds) > 1 else f"{mean:.4f}"
+
     def ks(self) -> list[int]:
         names = self.seeds[0].test.keys() if self.seeds else []
         return sorted({int(n.split("@")[1]) for n in names})
@@ -51,10 +56,7 @@ class RunResult:
                 f"{[s.seed for s in self.seeds]}\n\n")
         lines = ["| metric | " + " | ".join(f"@{k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
         for metric in METRICS:
-            cells = []
-            for k in ks:
-                mean, std = self.mean_std(f"{metric}@{k}", split)
-                cells.append(f"{mean:.4f} ± {std:.4f}" if len(self.seeds) > 1 else f"{mean:.4f}")
+            cells = [self.cell(f"{metric}@{k}", split) for k in ks]
             lines.append(f"| {metric} | " + " | ".join(cells) + " |")
         epochs = [s.best_epoch for s in self.seeds]
         secs = np.mean([s.epoch_seconds for s in self.seeds])
