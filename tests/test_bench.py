@@ -1,3 +1,4 @@
+import importlib
 import json
 
 import numpy as np
@@ -6,7 +7,7 @@ import torch
 import yaml
 
 from gtcrec.cli import main
-from gtcrec.config import ConfigError
+from gtcrec.config import ConfigError, RunConfig, from_dict
 from gtcrec.train.bench import parse_entries, parse_seeds, run_bench
 from gtcrec.train.grid import parse_axis, run_grid
 from gtcrec.train.memory import peak_memory_mb, reset_peak_memory
@@ -39,6 +40,33 @@ def test_bench_table_one_row_per_model_and_resume_reads_back(small_synthetic, tm
     again = run_bench(["lightgcn"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
     assert metrics.stat().st_mtime_ns == before  # read back, not retrained
     assert again.results["lightgcn"].seeds[0].test == report.results["lightgcn"].seeds[0].test
+
+
+def test_an_interrupted_bench_entry_resumes_without_retraining_finished_seeds(small_synthetic, tmp_path,
+                                                                              monkeypatch):
+    run_module = importlib.import_module("gtcrec.train.run")
+
+    real = run_module.train_seed
+
+    def crash_on_seed_2(config, data, seed, run_dir, **kw):
+        if seed == 2:
+            raise KeyboardInterrupt
+        return real(config, data, seed, run_dir, **kw)
+
+    monkeypatch.setattr(run_module, "train_seed", crash_on_seed_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(["bprmf"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
+    monkeypatch.setattr(run_module, "train_seed", real)
+    seed1 = tmp_path / "bprmf" / "seed1"
+    stamps = {p.name: p.stat().st_mtime_ns for p in seed1.iterdir()}
+    # Also the layout an older version left behind: no run-level config.yaml, only the seeds' own.
+    (tmp_path / "bprmf" / "config.yaml").unlink()
+    report = run_bench(["bprmf"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
+    assert len(report.results["bprmf"].seeds) == 2
+    assert {p.name: p.stat().st_mtime_ns for p in seed1.iterdir()} == stamps  # seed 1 untouched
+    config = from_dict(RunConfig, yaml.safe_load((seed1 / "config.yaml").read_text()))
+    with pytest.raises(ConfigError, match="finished seed"):  # a fresh start never overwrites a finished seed
+        run_module.train_seed(config, small_synthetic, 1, seed1)
 
 
 def test_bench_refuses_to_mix_protocols_and_unknown_entries(small_synthetic, tmp_path):

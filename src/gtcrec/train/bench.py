@@ -171,6 +171,8 @@ def saved_seed_metrics(run_dir: Path) -> list[dict[str, Any]]:
 def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> RunResult:
     """Train ``config`` in ``run_dir``, resuming what is there; refuse a folder that holds another config."""
     saved = run_dir / "config.yaml"
+    if not saved.exists():  # a run interrupted before this version wrote the config up front
+        saved = next(iter(sorted(run_dir.glob("seed*/config.yaml"))), saved)
     resume = None
     if saved.exists():
         old = yaml.safe_load(saved.read_text()) or {}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
 from ..evaluation import Evaluator
@@ -78,6 +78,10 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
     n_params = sum(p.numel() for p in model.parameters())
     file_handler = None
     if run_dir is not None:
+        if not resume and (run_dir / "metrics.json").exists():
+            # Starting afresh would overwrite a finished seed's checkpoints and log.
+            raise ConfigError(f"{run_dir} holds a finished seed (metrics.json); resume the run or use "
+                                  "another output folder")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config.to_yaml())
         file_handler = logging.FileHandler(run_dir / "train.log")
@@ -122,6 +126,9 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
         data = data.with_modalities(config.data.modalities)
     root = Path(resume_dir) if resume_dir else _run_dir(config)
     result = RunResult(config.model, data.name, run_dir=str(root))
+    root.mkdir(parents=True, exist_ok=True)
+    # Written before any seed trains, so an interrupted run can be recognised and resumed.
+    (root / "config.yaml").write_text(config.to_yaml())
     for seed in config.seeds:
         seed_dir = root / f"seed{seed}"
         done = seed_dir / "metrics.json"
