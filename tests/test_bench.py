@@ -64,6 +64,8 @@ def test_an_interrupted_bench_entry_resumes_without_retraining_finished_seeds(sm
     report = run_bench(["bprmf"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
     assert len(report.results["bprmf"].seeds) == 2
     assert {p.name: p.stat().st_mtime_ns for p in seed1.iterdir()} == stamps  # seed 1 untouched
+    (tmp_path / "bprmf" / "config.yaml").unlink()
+    assert main(["train", "--resume", str(tmp_path / "bprmf"), "--print-config"]) == 0  # found via the seed
     config = from_dict(RunConfig, yaml.safe_load((seed1 / "config.yaml").read_text()))
     with pytest.raises(ConfigError, match="finished seed"):  # a fresh start never overwrites a finished seed
         run_module.train_seed(config, small_synthetic, 1, seed1)

@@ -68,9 +68,10 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
+    from .train.run import saved_config_path
 
     if args.resume:
-        config = from_dict(RunConfig, load_yaml_config(str(Path(args.resume) / "config.yaml")), "config")
+        config = from_dict(RunConfig, load_yaml_config(str(saved_config_path(args.resume))), "config")
     else:
         config = _train_config(args)
     if args.print_config:

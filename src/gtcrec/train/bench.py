@@ -31,7 +31,7 @@ from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
 from .checkpoint import atomic_write_json
 from .results import RunResult
-from .run import _git_commit, train
+from .run import _git_commit, saved_config_path, train
 
 log = logging.getLogger("gtcrec")
 
@@ -170,9 +170,7 @@ def saved_seed_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> RunResult:
     """Train ``config`` in ``run_dir``, resuming what is there; refuse a folder that holds another config."""
-    saved = run_dir / "config.yaml"
-    if not saved.exists():  # a run interrupted before this version wrote the config up front
-        saved = next(iter(sorted(run_dir.glob("seed*/config.yaml"))), saved)
+    saved = saved_config_path(run_dir)
     resume = None
     if saved.exists():
         old = yaml.safe_load(saved.read_text()) or {}

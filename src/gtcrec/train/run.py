@@ -68,6 +68,14 @@ def _run_dir(config: RunConfig) -> Path:
     return Path(config.output_dir) / name
 
 
+def saved_config_path(run_dir: str | Path) -> Path:
+    """The config a run folder was trained with: the run's own, else (a run interrupted before this
+    version wrote it up front) its first seed's."""
+    run_dir = Path(run_dir)
+    root = run_dir / "config.yaml"
+    return root if root.exists() else next(iter(sorted(run_dir.glob("seed*/config.yaml"))), root)
+
+
 def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Path | None, *,
                resume: bool = False) -> SeedResult:
     cfg = config.train
