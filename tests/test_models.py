@@ -45,6 +45,22 @@ def test_state_dict_round_trips_through_safetensors(name, small_synthetic, tmp_p
     assert all(torch.equal(x, y) for x, y in zip(a.representations(), b.representations()))
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_training_never_changes_the_datasets_features(name, small_synthetic):
+    """Models share one dataset across seeds and models (bench, grid): it must stay as loaded."""
+    before = {m: np.array(f, copy=True) for m, f in small_synthetic.features.items()}
+    torch.manual_seed(0)
+    model = build_model(name, ModelInputs.from_data(small_synthetic))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model.train()
+    model.on_epoch_start(1)
+    users = torch.arange(32)
+    model.loss(users, torch.arange(32) % 200, (torch.arange(32) + 7) % 200)["loss"].backward()
+    optimizer.step()
+    for m, f in small_synthetic.features.items():
+        np.testing.assert_array_equal(np.asarray(f), before[m], err_msg=f"{name} changed the {m!r} features")
+
+
 def test_recommend_excludes_items_and_is_sorted(small_synthetic):
     model = build_model("lightgcn", ModelInputs.from_data(small_synthetic))
     train = small_synthetic.csr("train")

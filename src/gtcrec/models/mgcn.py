@@ -143,7 +143,9 @@ class MGCN(Recommender):
             register_sparse(self, f"item_graph_{idx}", graph)
 
         if config.trainable_features:
-            self.features = nn.ParameterList([nn.Parameter(torch.from_numpy(f)) for f in feats])
+            # A copy: a view of the dataset's arrays would let the optimizer rewrite them, and every later
+            # seed or model in the same process would start from fine-tuned features.
+            self.features = nn.ParameterList([nn.Parameter(torch.tensor(f)) for f in feats])
         else:
             for idx, f in enumerate(feats):
                 self.register_buffer(f"feature_{idx}", torch.from_numpy(f), persistent=False)
