@@ -52,28 +52,6 @@ def test_shapes_and_fusion_width(small_synthetic):
     assert base.representations()[1].shape == (200, 64 * 3)  # id + 2 content views concatenated
 
 
-def test_views_propagated_in_one_pass_equal_separate_lightgcns(small_synthetic):
-    from gtcrec.graph.adjacency import lightgcn_propagate
-
-    model = gtc(small_synthetic)
-    model.eval()
-    with torch.no_grad():
-        for w in model.generated_weight.values():
-            w.fill_(0.5)  # starts at 0: make the generated content count
-    generated = model.generate_content()
-    users, items, inputs = model.encode(generated)
-    n_users = model.n_users
-    separate = {"id": torch.cat([model.user_id.weight, model.item_id.weight])}
-    for m in model.modalities:
-        item_in = inputs[m] + model.generated_weight[m] * generated[m]
-        separate[m] = torch.cat([model.user_content[m].weight, item_in])
-    assert set(users) == set(separate) == {"id", "visual", "textual"}
-    for view, ego in separate.items():
-        out = lightgcn_propagate(model.adjacency, ego, model.config.n_layers)
-        torch.testing.assert_close(users[view], out[:n_users])
-        torch.testing.assert_close(items[view], out[n_users:])
-
-
 def test_denoisers_are_registered_saved_and_counted(small_synthetic):
     model = gtc(small_synthetic)
     keys = model.state_dict().keys()

@@ -156,20 +156,16 @@ class GTC(Recommender):
 
     def encode(self, generated: dict[str, torch.Tensor] | None):
         """Per-view (users, items) outputs of the parallel LightGCNs, plus the content inputs."""
+        L = self.config.n_layers
+        user_id, item_id = self.encode_interaction()
+        users, items = {"id": user_id}, {"id": item_id}
         inputs = self.content_inputs()
-        egos = [torch.cat([self.user_id.weight, self.item_id.weight])]
         for m in self.modalities:
             item_in = inputs[m]
             if generated is not None:
                 item_in = item_in + self.generated_weight[m] * generated[m]
-            egos.append(torch.cat([self.user_content[m].weight, item_in]))
-        # The LightGCNs share one graph, so all views propagate in one pass: A [X | Y] = [AX | AY]
-        # reads the sparse graph once per layer instead of once per view.
-        out = lightgcn_propagate(self.adjacency, torch.cat(egos, dim=1), self.config.n_layers)
-        users, items = {}, {}
-        for view, part in zip(["id", *self.modalities], out.split(self.config.embedding_dim, dim=1)):
-            users[view], items[view] = part[: self.n_users], part[self.n_users:]
-        for m in self.modalities:
+            out = lightgcn_propagate(self.adjacency, torch.cat([self.user_content[m].weight, item_in]), L)
+            users[m], items[m] = out[: self.n_users], out[self.n_users:]
             if self.config.item_knn_k > 0:  # one hop over the item-item graph, residual
                 items[m] = items[m] + propagate(getattr(self, f"item_graph_{m}"), items[m])
         if self.config.user_knn_k > 0:
