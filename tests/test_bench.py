@@ -45,7 +45,6 @@ def test_bench_table_one_row_per_model_and_resume_reads_back(small_synthetic, tm
 def test_an_interrupted_bench_entry_resumes_without_retraining_finished_seeds(small_synthetic, tmp_path,
                                                                               monkeypatch):
     run_module = importlib.import_module("gtcrec.train.run")
-
     real = run_module.train_seed
 
     def crash_on_seed_2(config, data, seed, run_dir, **kw):

@@ -89,7 +89,7 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
         if not resume and (run_dir / "metrics.json").exists():
             # Starting afresh would overwrite a finished seed's checkpoints and log.
             raise ConfigError(f"{run_dir} holds a finished seed (metrics.json); resume the run or use "
-                                  "another output folder")
+                              "another output folder")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config.to_yaml())
         file_handler = logging.FileHandler(run_dir / "train.log")
@@ -147,6 +147,5 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
             log.info("seed %d already finished in %s", seed, seed_dir)
             continue
         result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
-    (root / "config.yaml").write_text(config.to_yaml())
     result.write(root)
     return result
