@@ -15,7 +15,11 @@ from gtcrec.graph.knn import (
     normalize_graph,
 )
 from gtcrec.models import ModelInputs, build_model
-from gtcrec.models.dragon import softmax_user_graph
+from gtcrec.models.dragon import (
+    copy_weighted_softmax,
+    padded_user_graph,
+    softmax_user_graph,
+)
 from gtcrec.models.freedom import directed_propagate
 from gtcrec.train import train
 
@@ -279,6 +283,55 @@ def test_dragon_user_graph_matches_dense_reference():
         assert np.allclose(np.sort(counts)[::-1], np.sort(shared[u])[::-1][:row.nnz])  # the top-k counts
         expected = np.exp(counts - counts.max()) / np.exp(counts - counts.max()).sum()
         np.testing.assert_allclose(row.data, expected, rtol=1e-5)
+
+
+def mmrec_urn_weights(counts: list[float], k: int, rng: np.random.Generator) -> np.ndarray:
+    """MMRec's topk_sample padding, literally: append copies of random entries of the growing list, softmax."""
+    sample, weight = list(range(len(counts))), list(counts)
+    while len(sample) < k:
+        j = rng.integers(0, len(sample))
+        sample.append(sample[j])
+        weight.append(weight[j])
+    soft = np.exp(np.array(weight) - max(weight))
+    soft /= soft.sum()
+    return np.bincount(sample, weights=soft, minlength=len(counts))
+
+
+def test_dragon_mmrec_padding_matches_mmrecs_urn_in_distribution():
+    k = 6
+    counts = sp.csr_matrix(np.array([[0, 1, 1, 3, 0, 0, 0, 0],  # 3 neighbours: padded to 6
+                                     [2, 0, 0, 0, 0, 0, 0, 0],  # 1 neighbour: weight 1 whatever the copies
+                                     [0, 0, 0, 0, 0, 0, 0, 0],  # none: stays empty
+                                     [1, 1, 2, 0, 1, 1, 1, 0]], dtype=np.float32))  # 6: not padded
+    rng = np.random.default_rng(0)
+    draws = [padded_user_graph(counts, k, rng) for _ in range(4000)]
+    for graph in draws[:20]:
+        np.testing.assert_allclose(np.asarray(graph.sum(1)).ravel(), [1, 1, 0, 1], rtol=1e-6)
+        assert graph[0].nnz == 3 and graph[2].nnz == 0
+        np.testing.assert_allclose(graph[3].toarray(), copy_weighted_softmax(counts)[3].toarray(), rtol=1e-6)
+    ours = np.stack([g[0].toarray().ravel()[[1, 2, 3]] for g in draws])
+    reference = np.stack([mmrec_urn_weights([1, 1, 3], k, rng) for _ in range(4000)])
+    np.testing.assert_allclose(ours.mean(0), reference.mean(0), atol=0.01)
+    np.testing.assert_allclose(ours.std(0), reference.std(0), atol=0.01)
+    assert ours.std(0).min() > 0.02  # the padding is random, not a fixed re-weighting
+
+
+def test_dragon_mmrec_padding_redraws_in_training_and_evaluates_deterministically(small_synthetic):
+    torch.manual_seed(0)
+    inputs = ModelInputs.from_data(small_synthetic)
+    plain = build_model("dragon", inputs, {"embedding_dim": 8})
+    torch.manual_seed(0)
+    padded = build_model("dragon", inputs, {"embedding_dim": 8, "user_padding": "mmrec"})
+    padded.load_state_dict(plain.state_dict())
+    padded.train()
+    padded.on_epoch_start(1)
+    first = padded()[0].detach().clone()
+    padded.on_epoch_start(2)
+    assert not torch.allclose(first, padded()[0])
+    plain.eval()
+    padded.eval()
+    torch.testing.assert_close(padded()[0], plain()[0])  # eval: the unpadded graph
+    torch.testing.assert_close(padded()[0], padded()[0])
 
 
 def test_dragon_needs_a_modality(small_synthetic):

@@ -31,9 +31,12 @@ Deviations from the paper / MMRec:
   lets them scale the user representations;
 * the user-user softmax runs over each user's stored neighbours only (users with fewer than
   ``user_topk`` co-interacting users get fewer neighbours; users with none get none). MMRec pads such
-  users to exactly 40 neighbours by re-drawing random duplicates every epoch, which re-weights the
-  duplicated neighbours; ours is deterministic and built once. Ties in the shared-item counts at the
-  ``user_topk``-th place are broken arbitrarily (as by MMRec's topk);
+  users to exactly 40 neighbours by re-drawing random duplicates every epoch (a Polya urn over the
+  user's list), and its softmax then counts each copy, so a neighbour with m copies weighs
+  m * exp(count) / sum. ``user_padding="mmrec"`` does the same in training, one fresh draw per epoch;
+  evaluation uses the unpadded graph, so scores stay deterministic (MMRec evaluates with the last
+  epoch's draw). Ties in the shared-item counts at the ``user_topk``-th place are broken arbitrarily
+  (as by MMRec's topk);
 * the user-user graph is built from the training interactions here (MMRec reads a precomputed
   ``user_graph_dict.npy``, also built from training interactions, keeping at most 200 neighbours);
 * the item kNN graphs are computed chunked and sparse instead of MMRec's dense n x n similarity; the
@@ -65,24 +68,52 @@ from .base import (
 )
 
 
+def copy_weighted_softmax(counts: sp.csr_matrix, copies: np.ndarray | None = None) -> sp.csr_matrix:
+    """Row-wise softmax over the stored shared counts, entry j weighted by its number of ``copies``.
+
+    Entry j of a row gets m_j exp(c_j) / sum_l m_l exp(c_l) (m = 1 without ``copies``), so rows with
+    neighbours sum to 1 and empty rows stay empty. Vectorised; never dense n x n.
+    """
+    counts = counts.tocsr()
+    n = counts.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(counts.indptr))
+    values = counts.data.astype(np.float64)
+    row_max = np.full(n, -np.inf)
+    np.maximum.at(row_max, rows, values)
+    weighted = np.exp(values - row_max[rows])
+    if copies is not None:
+        weighted = weighted * copies
+    sums = np.bincount(rows, weights=weighted, minlength=n)
+    out = sp.csr_matrix(((weighted / sums[rows]).astype(np.float32), counts.indices.copy(), counts.indptr.copy()),
+                        shape=counts.shape)
+    out.sort_indices()
+    return out
+
+
 def softmax_user_graph(train: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """DRAGON's user-user graph: each user's top-``k`` co-interacting users, weights softmax(shared counts).
 
-    The softmax runs over each row's stored entries only, so rows with neighbours sum to 1 and users
-    sharing no item with anyone keep an empty row. No self loops. Vectorised; never dense n x n.
+    The softmax runs over each row's stored entries only, so users sharing no item with anyone keep an
+    empty row. No self loops.
     """
-    graph = user_cooccurrence_graph(train, k).tocsr()
-    counts = graph.data.astype(np.float64)
-    n = graph.shape[0]
-    rows = np.repeat(np.arange(n), np.diff(graph.indptr))
-    row_max = np.full(n, -np.inf)
-    np.maximum.at(row_max, rows, counts)
-    expd = np.exp(counts - row_max[rows])
-    sums = np.bincount(rows, weights=expd, minlength=n)
-    out = sp.csr_matrix(((expd / sums[rows]).astype(np.float32), graph.indices.copy(), graph.indptr.copy()),
-                        shape=graph.shape)
-    out.sort_indices()
-    return out
+    return copy_weighted_softmax(user_cooccurrence_graph(train, k))
+
+
+def padded_user_graph(counts: sp.csr_matrix, k: int, rng: np.random.Generator) -> sp.csr_matrix:
+    """One draw of MMRec's padded user graph from the top-``k`` shared-count graph ``counts``.
+
+    A user with 0 < n < k neighbours is padded to k entries by a Polya urn (each extra entry copies a
+    uniformly drawn entry of the growing list), and the softmax runs over all k entries, copies
+    included. The urn's copy counts are Dirichlet-multinomial with unit concentrations, which is how
+    they are drawn here.
+    """
+    counts = counts.tocsr()
+    lengths = np.diff(counts.indptr)
+    copies = np.ones(counts.nnz)
+    for user in np.flatnonzero((lengths > 0) & (lengths < k)):
+        start, n = counts.indptr[user], lengths[user]
+        copies[start:start + n] += rng.multinomial(k - n, rng.dirichlet(np.ones(n)))
+    return copy_weighted_softmax(counts, copies)
 
 
 @dataclass
@@ -97,8 +128,12 @@ class DRAGONConfig:
     reg_weight: float = 1e-4  # MMRec grid {1e-1, 1e-2, 1e-3, 1e-4, 1e-5}
     # softmax: convex modality weights in every pass | raw: MMRec (softmax once at init, then free weights)
     user_weights: str = "softmax"
+    # none: each user's stored neighbours only | mmrec: MMRec's per-epoch random padding to user_topk (training)
+    user_padding: str = "none"
 
     def __post_init__(self):
+        if self.user_padding not in ("none", "mmrec"):
+            raise ValueError(f"DRAGON option user_padding={self.user_padding!r}: expected 'none' or 'mmrec'")
         if self.user_weights not in ("softmax", "raw"):
             raise ValueError(f"DRAGON option user_weights={self.user_weights!r}: expected 'softmax' or 'raw'")
         if self.knn_norm not in NORMALIZATIONS:
@@ -150,6 +185,27 @@ class DRAGON(Recommender):
         user_graph = softmax_user_graph(inputs.train_csr, config.user_topk)
         self.register_buffer("user_graph", to_torch_sparse(user_graph), persistent=False)
         self.register_buffer("user_graph_t", to_torch_sparse(user_graph.T.tocsr()), persistent=False)
+        # MMRec's padding: the shared counts are kept to redraw the training graph every epoch.
+        self._user_counts = (user_cooccurrence_graph(inputs.train_csr, config.user_topk)
+                             if config.user_padding == "mmrec" else None)
+        self._padded_user_graph: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """``user_padding="mmrec"``: this epoch's random padding of the user graph (seeded from torch's RNG)."""
+        if self._user_counts is None:
+            return
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
+        graph = padded_user_graph(self._user_counts, self.config.user_topk, rng)
+        device = self.user_graph.device
+        self._padded_user_graph = (to_torch_sparse(graph).to(device), to_torch_sparse(graph.T.tocsr()).to(device))
+
+    def user_graphs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(graph, transpose): the epoch's padded draw in training with ``user_padding="mmrec"``, else the fixed one."""
+        if self.training and self._user_counts is not None:
+            if self._padded_user_graph is None or self._padded_user_graph[0].device != self.user_graph.device:
+                self.on_epoch_start(0)  # loss before any on_epoch_start, or the model moved since
+            return self._padded_user_graph
+        return self.user_graph, self.user_graph_t
 
     def modality_reps(self, m: str) -> torch.Tensor:
         """rep_m = x + A x + ... + A^L x over the user-item graph, x = normalised [P_m; MLP(f_m)]."""
@@ -173,7 +229,7 @@ class DRAGON(Recommender):
         for _ in range(self.config.n_layers):
             h = directed_propagate(self.item_graph, self.item_graph_t, h)
         items = items + h
-        users = users + directed_propagate(self.user_graph, self.user_graph_t, users)
+        users = users + directed_propagate(*self.user_graphs(), users)
         return users, items
 
     def loss(self, users, pos, neg):
