@@ -152,6 +152,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         run = seeds[0].parent
     config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
     data = load_dataset(args.dataset or config.data.dataset, config.data.modalities)
+    data = data.with_feature_scaling(config.data.feature_scaling)  # as in training
     device = resolve_device(args.device or config.train.device)
     model = build_model(config.model, ModelInputs.from_data(data), config.model_params).to(device)
     model.load_state_dict(load_tensors(run / "best.safetensors", device))

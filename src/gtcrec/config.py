@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from .data.dataset import FEATURE_SCALINGS
+
 PRESETS_DIR = Path(__file__).parent / "presets"
 
 
@@ -24,6 +26,11 @@ class DataConfig:
     dataset: str = "ml-100k"
     modalities: list[str] | None = None  # None: every modality the dataset declares
     mask_valid_at_test: bool = False  # MMRec masks only training items at test time
+    feature_scaling: str = "none"  # none (raw, as MMRec) | standardize (per dimension) | l2 (per item)
+
+    def __post_init__(self):
+        if self.feature_scaling not in FEATURE_SCALINGS:
+            raise ConfigError(f"data.feature_scaling={self.feature_scaling!r}: expected one of {FEATURE_SCALINGS}")
 
 
 @dataclass

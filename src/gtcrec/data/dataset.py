@@ -20,6 +20,23 @@ def pairs_to_csr(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix
     return mat
 
 
+FEATURE_SCALINGS = ("none", "standardize", "l2")
+
+
+def scale_features(features: np.ndarray, how: str) -> np.ndarray:
+    """A float32 copy of an (n_items, dim) feature matrix, rescaled as ``how`` says (see with_feature_scaling)."""
+    x = np.asarray(features, dtype=np.float64)
+    if how == "standardize":
+        std = x.std(axis=0)
+        x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    elif how == "l2":
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        x = x / np.where(norms > 0, norms, 1.0)
+    elif how != "none":
+        raise ValueError(f"feature scaling {how!r}: expected one of {FEATURE_SCALINGS}")
+    return x.astype(np.float32)
+
+
 @dataclass
 class InteractionData:
     """Implicit-feedback interactions split into train/valid/test, plus item content features.
@@ -70,6 +87,24 @@ class InteractionData:
             self.name, self.n_users, self.n_items, self.train, self.valid, self.test,
             {m: self.features[m] for m in names}, self.source,
         )
+
+    def with_feature_scaling(self, how: str) -> InteractionData:
+        """A copy whose content features are rescaled (``how`` in :data:`FEATURE_SCALINGS`).
+
+        * ``none``: unchanged (MMRec feeds raw features to every model);
+        * ``standardize``: every dimension to zero mean and unit variance over the items
+          (constant dimensions become 0). Removes a shared offset, e.g. TikTok's image features,
+          where two random items have cosine 0.86;
+        * ``l2``: every item's row to unit length (all-zero rows stay zero).
+
+        Statistics are over all items of the catalogue: features are content, not labels.
+        """
+        if how not in FEATURE_SCALINGS:
+            raise ValueError(f"data option feature_scaling={how!r}: expected one of {FEATURE_SCALINGS}")
+        if how == "none" or not self.features:
+            return self
+        return InteractionData(self.name, self.n_users, self.n_items, self.train, self.valid, self.test,
+                               {m: scale_features(f, how) for m, f in self.features.items()}, self.source)
 
     def users_with_train(self) -> np.ndarray:
         """Boolean mask over users: True where the user has at least one training interaction."""

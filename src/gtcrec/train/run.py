@@ -132,6 +132,7 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
         data = load_dataset(config.data.dataset, config.data.modalities)
     else:
         data = data.with_modalities(config.data.modalities)
+    data = data.with_feature_scaling(config.data.feature_scaling)
     root = Path(resume_dir) if resume_dir else _run_dir(config)
     result = RunResult(config.model, data.name, run_dir=str(root))
     root.mkdir(parents=True, exist_ok=True)
