@@ -182,12 +182,12 @@ class DRAGON(Recommender):
         self.register_buffer("item_graph", to_torch_sparse(item_graph), persistent=False)
         self.register_buffer("item_graph_t", None if config.knn_norm == "sym" else
                              to_torch_sparse(item_graph.T.tocsr()), persistent=False)
-        user_graph = softmax_user_graph(inputs.train_csr, config.user_topk)
+        user_counts = user_cooccurrence_graph(inputs.train_csr, config.user_topk)
+        user_graph = copy_weighted_softmax(user_counts)
         self.register_buffer("user_graph", to_torch_sparse(user_graph), persistent=False)
         self.register_buffer("user_graph_t", to_torch_sparse(user_graph.T.tocsr()), persistent=False)
         # MMRec's padding: the shared counts are kept to redraw the training graph every epoch.
-        self._user_counts = (user_cooccurrence_graph(inputs.train_csr, config.user_topk)
-                             if config.user_padding == "mmrec" else None)
+        self._user_counts = user_counts if config.user_padding == "mmrec" else None
         self._padded_user_graph: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def on_epoch_start(self, epoch: int) -> None:
