@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from gtcrec.config import RunConfig, from_dict, load_yaml_config
-from gtcrec.data.sources import load_dataset
 from gtcrec.evaluation import Evaluator
 from gtcrec.models import ModelInputs, build_model
 from gtcrec.train.checkpoint import load_tensors
+from gtcrec.train.run import run_data
 
 
 class FixedEmbeddings(torch.nn.Module):
@@ -45,8 +45,7 @@ def main() -> None:
     config = from_dict(RunConfig, load_yaml_config(str(args.seed_dir / "config.yaml")), "config")
     if config.model != "lgmrec":
         raise SystemExit(f"{args.seed_dir} holds a {config.model} run, not lgmrec")
-    data = load_dataset(config.data.dataset, config.data.modalities)
-    data = data.with_feature_scaling(config.data.feature_scaling)
+    data = run_data(config.data)
     model = build_model("lgmrec", ModelInputs.from_data(data), config.model_params)
     model.load_state_dict(load_tensors(args.seed_dir / "best.safetensors"))
     model.eval()

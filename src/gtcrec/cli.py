@@ -138,10 +138,10 @@ def cmd_grid(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from .data.sources import load_dataset
     from .evaluation import Evaluator
     from .models import ModelInputs, build_model
     from .train.checkpoint import load_tensors
+    from .train.run import run_data
     from .train.seeding import resolve_device
 
     run = Path(args.run_dir)
@@ -151,8 +151,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise DataError("no best.safetensors here or in seed*/", path=str(run))
         run = seeds[0].parent
     config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
-    data = load_dataset(args.dataset or config.data.dataset, config.data.modalities)
-    data = data.with_feature_scaling(config.data.feature_scaling)  # as in training
+    data = run_data(config.data, dataset=args.dataset)  # modalities and feature scaling as in training
     device = resolve_device(args.device or config.train.device)
     model = build_model(config.model, ModelInputs.from_data(data), config.model_params).to(device)
     model.load_state_dict(load_tensors(run / "best.safetensors", device))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError, RunConfig
+from ..config import ConfigError, DataConfig, RunConfig
 from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
 from ..evaluation import Evaluator
@@ -122,17 +122,27 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
             file_handler.close()
 
 
+def run_data(data_config: DataConfig, data: InteractionData | None = None, *,
+             dataset: str | None = None) -> InteractionData:
+    """The data a run trains and is evaluated on: its modalities and its feature scaling.
+
+    ``data`` given: a view of it; otherwise ``dataset`` (default: the config's) is loaded. Everything that
+    rebuilds a saved run's model (``gtcrec evaluate``, benchmarks) goes through here, as training does.
+    """
+    if data is None:
+        data = load_dataset(dataset or data_config.dataset, data_config.modalities)
+    else:
+        data = data.with_modalities(data_config.modalities)
+    return data.with_feature_scaling(data_config.feature_scaling)
+
+
 def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir: str | Path | None = None
           ) -> RunResult:
     """Train ``config.model`` once per seed in ``config.seeds``; returns test metrics at best validation."""
     _git_commit()
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
-    if data is None:
-        data = load_dataset(config.data.dataset, config.data.modalities)
-    else:
-        data = data.with_modalities(config.data.modalities)
-    data = data.with_feature_scaling(config.data.feature_scaling)
+    data = run_data(config.data, data)
     root = Path(resume_dir) if resume_dir else _run_dir(config)
     result = RunResult(config.model, data.name, run_dir=str(root))
     root.mkdir(parents=True, exist_ok=True)
