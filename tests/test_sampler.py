@@ -40,3 +40,28 @@ def test_sampling_is_reproducible_with_a_generator():
     a = sampler.sample(users, torch.Generator().manual_seed(5))
     b = sampler.sample(users, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def test_train_pool_draws_only_items_seen_in_training():
+    # items 5..9 never occur in training: "all" draws them, "train" never does
+    pairs = np.array([[0, 0], [1, 1], [1, 2], [2, 3], [2, 4]])
+    users = torch.from_numpy(np.repeat(np.arange(3), 2000))
+    all_negs = NegativeSampler(pairs, 3, 10, pool="all").sample(users, torch.Generator().manual_seed(0))
+    seen_negs = NegativeSampler(pairs, 3, 10, pool="train").sample(users, torch.Generator().manual_seed(0))
+    assert (all_negs >= 5).any()
+    assert set(seen_negs.tolist()) <= {0, 1, 2, 3, 4}
+    dense = np.zeros((3, 10), bool)
+    dense[pairs[:, 0], pairs[:, 1]] = True
+    assert not dense[users.numpy(), seen_negs.numpy()].any()
+    counts = np.bincount(seen_negs[users == 0].numpy(), minlength=5)[1:5]
+    assert counts.min() > 400 and counts.max() < 600  # user 0: items 1..4, 500 expected each
+
+
+def test_train_pool_user_with_every_seen_item_is_an_error():
+    with pytest.raises(ValueError, match="all 2 items seen in training"):
+        NegativeSampler(np.array([[0, 0], [0, 1], [1, 0]]), 2, 10, pool="train")
+
+
+def test_unknown_pool_is_rejected():
+    with pytest.raises(ValueError, match="negative pool 'seen'"):
+        NegativeSampler(np.array([[0, 0]]), 1, 3, pool="seen")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gtcrec.config import RunConfig, TrainConfig, build_config
+from gtcrec.data.dataset import InteractionData
 from gtcrec.evaluation import EvalResult, Evaluator
 from gtcrec.models import ModelInputs, build_model
 from gtcrec.train import Trainer, train, train_seed
@@ -123,3 +124,19 @@ def test_unknown_valid_metric_is_rejected(small_synthetic):
     model = build_model("bprmf", ModelInputs.from_data(small_synthetic))
     with pytest.raises(ValueError, match="valid_metric"):
         Trainer(model, small_synthetic, TrainConfig(valid_metric="recall@7"), seed=0, device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("negatives,cold_item_moves", [("all", True), ("train", False)])
+def test_negative_pool_decides_whether_cold_items_are_trained_as_negatives(negatives, cold_item_moves):
+    # items 20..29 have no training interaction (they occur in valid/test only)
+    rng = np.random.default_rng(0)
+    train_pairs = np.argwhere(rng.random((40, 20)) < 0.3)
+    held_out = np.stack([np.arange(40), 20 + np.arange(40) % 10], axis=1)
+    data = InteractionData("cold", 40, 30, train_pairs, held_out[:20], held_out[20:])
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, progress=False, negatives=negatives)
+    model = build_model("bprmf", ModelInputs.from_data(data))
+    before = model.item_embedding.weight.detach().clone()
+    Trainer(model, data, cfg, seed=0, device=torch.device("cpu")).fit()
+    after = model.item_embedding.weight.detach()
+    assert not torch.equal(after[:20], before[:20])
+    assert (not torch.equal(after[20:], before[20:])) == cold_item_moves

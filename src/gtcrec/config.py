@@ -15,6 +15,8 @@ import yaml
 from .data.dataset import FEATURE_SCALINGS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
+# train.negatives: all (any catalogue item) | train (items with a training interaction, MMRec's sampler)
+NEGATIVE_POOLS = ("all", "train")
 
 
 class ConfigError(ValueError):
@@ -49,6 +51,12 @@ class TrainConfig:
     num_threads: int | None = None
     progress: bool = True
     checkpoint_every: int = 10  # epochs between resumable checkpoints (0: never)
+    # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
+    negatives: str = "all"
+
+    def __post_init__(self):
+        if self.negatives not in NEGATIVE_POOLS:
+            raise ConfigError(f"train.negatives={self.negatives!r}: expected one of {NEGATIVE_POOLS}")
 
 
 @dataclass

@@ -64,7 +64,7 @@ class Trainer:
             raise ValueError(f"valid_metric {cfg.valid_metric!r} is not computed; choose from "
                              f"{sorted(self._metric_names())}")
         self.train_pairs = torch.as_tensor(data.train, dtype=torch.long, device=device)
-        self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device)
+        self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device, pool=cfg.negatives)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
