@@ -16,11 +16,8 @@ from pathlib import Path
 
 import torch
 
-from gtcrec.config import RunConfig, from_dict, load_yaml_config
-from gtcrec.data.sources import load_dataset
 from gtcrec.evaluation import Evaluator
-from gtcrec.models import ModelInputs, build_model
-from gtcrec.train.checkpoint import load_tensors
+from gtcrec.train.run import load_trained_run
 
 METHODS = [("ancestral", {}), ("ddim", {"generation_steps": 10}), ("ddim", {"generation_steps": 50}),
            ("ddim", {"generation_steps": 200}), ("partial", {"partial_t": 100}), ("partial", {"partial_t": 300})]
@@ -31,11 +28,7 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+", type=Path)
     args = parser.parse_args()
     for run in args.checkpoints:
-        config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
-        data = load_dataset(config.data.dataset, config.data.modalities)
-        model = build_model(config.model, ModelInputs.from_data(data), config.model_params)
-        model.load_state_dict(load_tensors(run / "best.safetensors"))
-        model.eval()
+        _, _, data, model = load_trained_run(run, device="cpu")
         evaluator = Evaluator(data, "valid", ks=[20])
         trained_with = {"generation": model.config.generation, "generation_steps": model.config.generation_steps}
         for method, options in METHODS:

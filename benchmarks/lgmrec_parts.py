@@ -13,11 +13,8 @@ from pathlib import Path
 
 import torch
 
-from gtcrec.config import RunConfig, from_dict, load_yaml_config
 from gtcrec.evaluation import Evaluator
-from gtcrec.models import ModelInputs, build_model
-from gtcrec.train.checkpoint import load_tensors
-from gtcrec.train.run import run_data
+from gtcrec.train.run import load_trained_run
 
 
 class FixedEmbeddings(torch.nn.Module):
@@ -42,13 +39,9 @@ def main() -> None:
     parser.add_argument("seed_dir", type=Path)
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     args = parser.parse_args()
-    config = from_dict(RunConfig, load_yaml_config(str(args.seed_dir / "config.yaml")), "config")
+    _, config, data, model = load_trained_run(args.seed_dir, device="cpu")
     if config.model != "lgmrec":
         raise SystemExit(f"{args.seed_dir} holds a {config.model} run, not lgmrec")
-    data = run_data(config.data)
-    model = build_model("lgmrec", ModelInputs.from_data(data), config.model_params)
-    model.load_state_dict(load_tensors(args.seed_dir / "best.safetensors"))
-    model.eval()
     evaluator = Evaluator(data, args.split, ks=[20])
     with torch.no_grad():
         parts = model.encode()

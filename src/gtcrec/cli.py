@@ -139,22 +139,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from .evaluation import Evaluator
-    from .models import ModelInputs, build_model
-    from .train.checkpoint import load_tensors
-    from .train.run import run_data
+    from .train.run import load_trained_run
     from .train.seeding import resolve_device
 
-    run = Path(args.run_dir)
-    if not (run / "best.safetensors").exists():
-        seeds = sorted(run.glob("seed*/best.safetensors"))
-        if not seeds:
-            raise DataError("no best.safetensors here or in seed*/", path=str(run))
-        run = seeds[0].parent
-    config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
-    data = run_data(config.data, dataset=args.dataset)  # modalities and feature scaling as in training
+    run, config, data, model = load_trained_run(args.run_dir, device=args.device, dataset=args.dataset)
     device = resolve_device(args.device or config.train.device)
-    model = build_model(config.model, ModelInputs.from_data(data), config.model_params).to(device)
-    model.load_state_dict(load_tensors(run / "best.safetensors", device))
     evaluator = Evaluator(data, args.split, ks=config.train.topk, batch_size=config.train.eval_batch_size,
                           device=device, mask_valid=config.data.mask_valid_at_test)
     with torch.no_grad():

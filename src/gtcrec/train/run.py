@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError, DataConfig, RunConfig
+from ..config import ConfigError, DataConfig, RunConfig, from_dict, load_yaml_config
 from ..data.dataset import InteractionData
+from ..data.errors import DataError
 from ..data.sources import load_dataset
 from ..evaluation import Evaluator
 from ..models import ModelInputs, build_model
-from .checkpoint import atomic_write_json
+from .checkpoint import atomic_write_json, load_tensors
 from .memory import peak_memory_mb, reset_peak_memory
 from .results import RunResult, SeedResult
 from .seeding import resolve_device, seed_everything
@@ -134,6 +135,29 @@ def run_data(data_config: DataConfig, data: InteractionData | None = None, *,
     else:
         data = data.with_modalities(data_config.modalities)
     return data.with_feature_scaling(data_config.feature_scaling)
+
+
+def load_trained_run(run_dir: str | Path, *, device: torch.device | str | None = None, dataset: str | None = None
+                     ) -> tuple[Path, RunConfig, InteractionData, torch.nn.Module]:
+    """A saved run's best-validation model, in eval mode, with its config and data.
+
+    ``run_dir`` is a seed folder (holding ``best.safetensors``) or a run folder, whose first seed is used.
+    Returns (seed folder, config, data, model). ``dataset`` overrides the config's dataset; ``device``
+    defaults to the run's ``train.device``.
+    """
+    run = Path(run_dir)
+    if not (run / "best.safetensors").exists():
+        seeds = sorted(run.glob("seed*/best.safetensors"))
+        if not seeds:
+            raise DataError("no best.safetensors here or in seed*/", path=str(run))
+        run = seeds[0].parent
+    config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
+    data = run_data(config.data, dataset=dataset)  # modalities and feature scaling as in training
+    device = resolve_device(device or config.train.device)
+    model = build_model(config.model, ModelInputs.from_data(data), config.model_params).to(device)
+    model.load_state_dict(load_tensors(run / "best.safetensors", device))
+    model.eval()
+    return run, config, data, model
 
 
 def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir: str | Path | None = None
