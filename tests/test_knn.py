@@ -38,6 +38,27 @@ def test_user_cooccurrence_matches_dense_reference():
         assert np.allclose(np.sort(row.data)[::-1], expected[expected > 0])
 
 
+def test_user_cooccurrence_ties_are_broken_at_random_not_by_id():
+    # 200 users all share item 0 (count 1 with everyone); users 0..49 also share item 1 with each other
+    n = 200
+    dense = np.zeros((n, 2), dtype=np.float32)
+    dense[:, 0] = 1
+    dense[:50, 1] = 1
+    graph = user_cooccurrence_graph(sp.csr_matrix(dense), 60, chunk_size=64)
+    first_group = graph[:50]
+    assert np.all(np.diff(first_group.indptr) == 60)
+    for u in range(50):  # its 49 count-2 neighbours are all kept, then 11 of the 150 count-1 ties
+        row = graph[u]
+        assert set(range(50)) - {u} <= set(row.indices)
+        assert np.sort(row.data)[-49:].min() == 2
+    tied = graph[50:]  # every user 50..199 ties with all 199 others at count 1
+    assert tied.indices.mean() == pytest.approx(n / 2, rel=0.1)  # by id it would be about 30
+    again = user_cooccurrence_graph(sp.csr_matrix(dense), 60, chunk_size=7)
+    assert (graph != again).nnz == 0  # the tie-break does not depend on chunking
+    other_seed = user_cooccurrence_graph(sp.csr_matrix(dense), 60, seed=1)
+    assert (graph != other_seed).nnz > 0
+
+
 @pytest.mark.parametrize("how", ["sym", "row"])
 def test_normalize_graph(how):
     mat = sp.csr_matrix(np.array([[0, 2, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32))
