@@ -92,7 +92,7 @@ def user_cooccurrence_graph(train: sp.csr_matrix, k: int, *, chunk_size: int = 1
 
     Edge weights are the shared-item counts; users sharing nothing are never linked. Ties at the k-th
     place are broken pseudo-randomly (fixed ``seed``), not by user id: on sparse data most users have
-    such ties (on TikTok 72 % at k = 40), and breaking them by id would link everyone to the same
+    such ties (on TikTok about 72 % at k = 40), and breaking them by id would link everyone to the same
     low-id users.
     """
     train = (train > 0).astype(np.float32).tocsr()

@@ -38,8 +38,8 @@ Deviations from the paper / MMRec:
   epoch's draw). Ties in the shared-item counts at the ``user_topk``-th place are broken
   pseudo-randomly with a fixed seed (:func:`gtcrec.graph.knn.user_cooccurrence_graph`); MMRec's
   dense ``torch.topk`` breaks them in no documented order. Up to commit 06a0828 ours broke them by
-  lowest user id, which on TikTok linked users to neighbours of mean training degree 274 instead of
-  158 (MMRec's draw: 174);
+  lowest user id, which on TikTok linked users to neighbours of mean training degree 247 instead of
+  158 (MMRec's graph: 156; ``benchmarks/mmrec_dragon_equivalence.py``);
 * the user-user graph is built from the training interactions here (MMRec reads a precomputed
   ``user_graph_dict.npy``, also built from training interactions, keeping at most 200 neighbours);
 * the item kNN graphs are computed chunked and sparse instead of MMRec's dense n x n similarity; the

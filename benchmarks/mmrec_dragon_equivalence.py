@@ -1,0 +1,101 @@
+"""Does our DRAGON compute what MMRec's DRAGON computes? Same weights and graphs in both, compare outputs.
+
+Needs a local MMRec checkout (github.com/enoche/MMRec, not part of gtcrec) set up for the dataset as
+its README says (a ``configs/dataset/<name>.yaml``, ``user_graph_dict.npy`` from its preprocessing
+script), torch_geometric importable, and the data findable by gtcrec (``GTCREC_DATA_DIR``). Run it
+from MMRec's ``src`` folder, which must be on ``PYTHONPATH``:
+
+    cd MMRec/src && PYTHONPATH=.:$PYTHONPATH python /path/to/benchmarks/mmrec_dragon_equivalence.py tiktok
+
+It builds MMRec's DRAGON (seed 999), copies its weights into ours (``user_weights=raw``, MMRec's form),
+gives ours MMRec's drawn user graph, and prints the largest difference of the final user and item
+representations, and of the item-item graphs. It then compares our own user graph with MMRec's.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dataset", help="MMRec dataset name, also found by gtcrec (e.g. tiktok)")
+    parser.add_argument("--image", default="image", help="our name of MMRec's vision modality")
+    parser.add_argument("--text", default="audio", help="our name of the modality MMRec reads as text")
+    args = parser.parse_args()
+
+    # MMRec's modules, from the working directory
+    from models.dragon import DRAGON as MMRecDRAGON
+    from utils.configurator import Config
+    from utils.dataloader import TrainDataLoader
+    from utils.dataset import RecDataset
+    from utils.utils import init_seed
+
+    from gtcrec.data.sources import load_dataset
+    from gtcrec.graph import to_torch_sparse
+    from gtcrec.graph.knn import fused_item_knn_graph, user_cooccurrence_graph
+    from gtcrec.models import ModelInputs, build_model
+
+    config = Config("DRAGON", args.dataset, {"gpu_id": 0})
+    config["seed"], config["aggr_mode"] = 999, "add"
+    config["learning_rate"], config["reg_weight"] = 1e-4, 1e-4
+    init_seed(999)
+    dataset = RecDataset(config)
+    str(dataset)  # MMRec sets inter_num while printing
+    train_set = dataset.split()[0]
+    str(train_set)
+    theirs = MMRecDRAGON(config, TrainDataLoader(config, train_set, batch_size=2048, shuffle=True)).eval()
+    theirs.pre_epoch_processing()
+    with torch.no_grad():
+        theirs.forward([torch.tensor([0]), torch.tensor([0]), torch.tensor([1])])
+    their_users, their_items = theirs.result_embed[:theirs.n_users], theirs.result_embed[theirs.n_users:]
+
+    data = load_dataset(args.dataset)
+    ours = build_model("dragon", ModelInputs.from_data(data), {"user_weights": "raw"}).eval()
+    source = {args.image: (theirs.v_gcn, 0), args.text: (theirs.t_gcn, 1)}
+    with torch.no_grad():
+        for m in data.modalities:
+            gcn, _ = source[m]
+            ours.preference[m].copy_(gcn.preference)
+            ours.mlp[m][0].weight.copy_(gcn.MLP.weight)
+            ours.mlp[m][0].bias.copy_(gcn.MLP.bias)
+            ours.mlp[m][2].weight.copy_(gcn.MLP_1.weight)
+            ours.mlp[m][2].bias.copy_(gcn.MLP_1.bias)
+        ours.weight_u.copy_(torch.stack([theirs.weight_u[:, source[m][1], 0] for m in data.modalities], dim=1))
+    # MMRec's drawn user graph (40 entries per user, duplicates summed), given to ours
+    index = torch.tensor(theirs.epoch_user_graph)
+    rows = torch.arange(len(index)).repeat_interleave(index.shape[1])
+    drawn = sp.coo_matrix((theirs.user_weight_matrix.flatten().numpy(), (rows.numpy(), index.flatten().numpy())),
+                          shape=(len(index), len(index))).tocsr()
+    drawn.sum_duplicates()
+    drawn.eliminate_zeros()
+    drawn = drawn.astype(np.float32)
+    ours.user_graph, ours.user_graph_t = to_torch_sparse(drawn), to_torch_sparse(drawn.T.tocsr())
+    with torch.no_grad():
+        users, items = ours.forward()
+    d = ours.config.embedding_dim
+    order = [source[m][1] for m in data.modalities]  # our blocks in MMRec's (image, text) order
+    perm = torch.cat([torch.arange(d) + d * order.index(j) for j in range(len(order))])
+    print(f"max |our - MMRec| item representation: {(items[:, perm] - their_items).abs().max():.2e} "
+          f"(largest entry {their_items.abs().max():.2f})")
+    print(f"max |our - MMRec| user representation: {(users[:, perm] - their_users).abs().max():.2e} "
+          f"(largest entry {their_users.abs().max():.2f})")
+    adj = theirs.mm_adj.coalesce()
+    their_graph = sp.coo_matrix((adj.values().numpy(), adj.indices().numpy()), shape=adj.shape).tocsr()
+    our_graph = fused_item_knn_graph(dict(data.features), ours.config.knn_k, ours.config.image_weight)
+    print(f"max |our - MMRec| item-item graph entry: {abs(our_graph - their_graph).max():.2e}")
+
+    counts = user_cooccurrence_graph(data.csr("train"), ours.config.user_topk)
+    degree = np.diff(data.csr("train").indptr)
+    same = sum(set(counts[u].indices) == set(drawn[u].indices) for u in range(data.n_users))
+    print(f"users whose {ours.config.user_topk} neighbours are the same set in both: {same} of {data.n_users}")
+    print(f"mean training degree of the chosen neighbours: ours {degree[counts.indices].mean():.1f}, "
+          f"MMRec {degree[drawn.indices].mean():.1f}")
+
+
+if __name__ == "__main__":
+    main()
