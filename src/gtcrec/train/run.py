@@ -137,7 +137,7 @@ def run_data(data_config: DataConfig, data: InteractionData | None = None, *,
     return data.with_feature_scaling(data_config.feature_scaling)
 
 
-def load_trained_run(run_dir: str | Path, *, device: torch.device | str | None = None, dataset: str | None = None
+def load_trained_run(run_dir: str | Path, *, device: str | None = None, dataset: str | None = None
                      ) -> tuple[Path, RunConfig, InteractionData, torch.nn.Module]:
     """A saved run's best-validation model, in eval mode, with its config and data.
 
