@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gtcrec.config import RunConfig, TrainConfig, build_config
+from gtcrec.data import write_mmrec
 from gtcrec.data.dataset import InteractionData
 from gtcrec.evaluation import EvalResult, Evaluator
 from gtcrec.models import ModelInputs, build_model
@@ -105,6 +106,16 @@ def test_run_writes_checkpoint_metrics_and_summary(small_synthetic, tmp_path):
     mean, std = result.mean_std("recall@20")
     values = [s.test["recall@20"] for s in result.seeds]
     assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values, ddof=1))
+
+
+def test_load_trained_run_takes_the_lowest_numbered_seed(small_synthetic, tmp_path):
+    cfg = build_config({"model": "bprmf", "train": {"epochs": 1, "progress": False}, "seeds": [10, 2],
+                        "output_dir": str(tmp_path), "name": "r"})
+    train(cfg, data=small_synthetic)
+    folder = write_mmrec(small_synthetic, tmp_path / "syn")
+    seed_dir, config, _, model = run_module.load_trained_run(tmp_path / "r", dataset=str(folder))
+    assert seed_dir.name == "seed2"  # numeric, not lexicographic ("seed10" < "seed2")
+    assert config.model == "bprmf" and not model.training
 
 
 def test_resume_continues_exactly_where_it_stopped(small_synthetic, tmp_path):

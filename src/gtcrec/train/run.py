@@ -7,6 +7,7 @@ import json
 import logging
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -137,17 +138,24 @@ def run_data(data_config: DataConfig, data: InteractionData | None = None, *,
     return data.with_feature_scaling(data_config.feature_scaling)
 
 
+def _seed_number(path: Path) -> tuple[int, str]:
+    """Numeric order of ``seedN`` folders (seed2 before seed10); odd names sort last, by name."""
+    digits = path.parent.name.removeprefix("seed")
+    return (int(digits), "") if digits.isdigit() else (sys.maxsize, path.parent.name)
+
+
 def load_trained_run(run_dir: str | Path, *, device: str | None = None, dataset: str | None = None
                      ) -> tuple[Path, RunConfig, InteractionData, torch.nn.Module]:
     """A saved run's best-validation model, in eval mode, with its config and data.
 
-    ``run_dir`` is a seed folder (holding ``best.safetensors``) or a run folder, whose first seed is used.
+    ``run_dir`` is a seed folder (holding ``best.safetensors``) or a run folder, whose lowest-numbered seed
+    is used.
     Returns (seed folder, config, data, model). ``dataset`` overrides the config's dataset; ``device``
     defaults to the run's ``train.device``.
     """
     run = Path(run_dir)
     if not (run / "best.safetensors").exists():
-        seeds = sorted(run.glob("seed*/best.safetensors"))
+        seeds = sorted(run.glob("seed*/best.safetensors"), key=_seed_number)
         if not seeds:
             raise DataError("no best.safetensors here or in seed*/", path=str(run))
         run = seeds[0].parent
