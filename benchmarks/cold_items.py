@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from gtcrec.evaluation import Evaluator
-from gtcrec.evaluation.ranking import mask_rows
+from gtcrec.evaluation import Evaluator, model_scorer
 from gtcrec.train.run import load_trained_run
 
 
@@ -30,20 +29,13 @@ def cold_item_row(seed_dir: Path, split: str, k: int) -> str:
     hits = {True: 0, False: 0}
     targets = {True: 0, False: 0}
     cold_slots = 0
-    with torch.no_grad():
-        user_reps, item_reps = model.representations()
-        for start in range(0, len(evaluator.users), evaluator.batch_size):
-            users = evaluator.users[start:start + evaluator.batch_size]
-            scores = model.score(user_reps[users], item_reps).float()
-            mask_rows(scores, users, evaluator.exclude)
-            top = torch.topk(scores, k, dim=1).indices
-            cold_slots += int(cold[top].sum())
-            is_hit = evaluator._is_target(users.unsqueeze(1), top)
-            for kind in (True, False):
-                hits[kind] += int((is_hit & cold[top].eq(kind)).sum())
-            _, items = evaluator.target.gather(users)
-            for kind in (True, False):
-                targets[kind] += int(cold[items].eq(kind).sum())
+    for batch in evaluator.top_k_batches(model_scorer(model), k):
+        cold_slots += int(cold[batch.items].sum())
+        for kind in (True, False):
+            hits[kind] += int((batch.hits & cold[batch.items].eq(kind)).sum())
+        _, items = evaluator.target.gather(batch.users)
+        for kind in (True, False):
+            targets[kind] += int(cold[items].eq(kind).sum())
     n_users = len(evaluator.users)
     rate = {kind: hits[kind] / targets[kind] if targets[kind] else float("nan") for kind in (True, False)}
     return (f"| {config.model} | {run} | {split} | {n_users} | {targets[False]} | {rate[False]:.4f} | "

@@ -68,6 +68,23 @@ def test_masked_training_items_are_never_ranked():
     assert masked > 0
 
 
+def test_top_k_batches_list_each_users_best_unmasked_items_and_their_hits():
+    data = random_data(n_users=50, n_items=40, seed=3)
+    scores = np.random.default_rng(5).random((data.n_users, data.n_items)).astype(np.float32)
+    train = {(int(u), int(i)) for u, i in data.train}
+    test = {(int(u), int(i)) for u, i in data.test}
+    evaluator = Evaluator(data, "test", ks=[20], batch_size=16)
+    seen = []
+    for batch in evaluator.top_k_batches(lambda u: torch.from_numpy(scores)[u].clone(), k=7):
+        assert batch.items.shape == batch.hits.shape == (len(batch.users), 7)
+        for u, items, hits in zip(batch.users.tolist(), batch.items.tolist(), batch.hits.tolist(), strict=True):
+            allowed = sorted((i for i in range(data.n_items) if (u, i) not in train), key=lambda i: -scores[u, i])
+            assert items == allowed[:7]
+            assert hits == [(u, i) in test for i in items]
+            seen.append(u)
+    assert seen == evaluator.users.tolist()
+
+
 def test_users_without_train_are_not_evaluated():
     pairs_train = np.array([[0, 0], [1, 1]])
     data = InteractionData("t", 3, 4, pairs_train, np.array([[0, 2], [2, 3]]), np.array([[1, 3], [2, 2]]))

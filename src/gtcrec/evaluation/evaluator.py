@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,15 @@ import torch
 from ..data.dataset import InteractionData
 from .metrics import topk_metrics
 from .ranking import CSRRows, mask_rows
+
+
+@dataclass
+class TopKBatch:
+    """One batch of evaluated users with their top-k items (training items masked) and which are hits."""
+
+    users: torch.Tensor  # (b,)
+    items: torch.Tensor  # (b, k), best first
+    hits: torch.Tensor  # (b, k) bool: the item is one of the user's targets in the split
 
 
 @dataclass
@@ -57,22 +67,17 @@ class Evaluator:
 
     @torch.no_grad()
     def evaluate(self, model, *, per_user: bool = False) -> EvalResult:
-        user_reps, item_reps = model.representations()
-        return self.evaluate_scores(lambda users: model.score(user_reps[users], item_reps), per_user=per_user)
+        return self.evaluate_scores(model_scorer(model), per_user=per_user)
 
     @torch.no_grad()
-    def evaluate_scores(self, score_fn, *, per_user: bool = False) -> EvalResult:
+    def evaluate_scores(self, score_fn: Callable[[torch.Tensor], torch.Tensor], *, per_user: bool = False
+                        ) -> EvalResult:
         """``score_fn(users) -> (len(users), n_items)`` scores, a fresh tensor (it is masked in place)."""
         sums: dict[str, torch.Tensor] = {}
         chunks: dict[str, list[torch.Tensor]] = {}
-        for start in range(0, len(self.users), self.batch_size):
-            users = self.users[start:start + self.batch_size]
-            scores = score_fn(users).float()
-            mask_rows(scores, users, self.exclude)
-            top = torch.topk(scores, self.max_k, dim=1).indices
-            hits = self._is_target(users.unsqueeze(1), top)
-            batch = topk_metrics(hits, self.target.row_lengths(users), self.ks)
-            for name, values in batch.items():
+        for batch in self.top_k_batches(score_fn):
+            values_by_metric = topk_metrics(batch.hits, self.target.row_lengths(batch.users), self.ks)
+            for name, values in values_by_metric.items():
                 sums[name] = sums.get(name, 0.0) + values.sum()
                 if per_user:
                     chunks.setdefault(name, []).append(values.cpu())
@@ -80,3 +85,25 @@ class Evaluator:
         metrics = {name: float(total) / max(n, 1) for name, total in sums.items()}
         per = {name: torch.cat(vals) for name, vals in chunks.items()} if per_user else None
         return EvalResult(metrics, n, per)
+
+    @torch.no_grad()
+    def top_k_batches(self, score_fn: Callable[[torch.Tensor], torch.Tensor], k: int | None = None
+                      ) -> Iterator[TopKBatch]:
+        """Every evaluated user's top ``k`` (default: the largest metric cutoff) items, batch by batch.
+
+        ``score_fn`` as in :meth:`evaluate_scores`; for a model, ``model_scorer(model)``.
+        """
+        k = self.max_k if k is None else min(int(k), self.n_items)
+        for start in range(0, len(self.users), self.batch_size):
+            users = self.users[start:start + self.batch_size]
+            scores = score_fn(users).float()
+            mask_rows(scores, users, self.exclude)
+            top = torch.topk(scores, k, dim=1).indices
+            yield TopKBatch(users, top, self._is_target(users.unsqueeze(1), top))
+
+
+def model_scorer(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``score_fn`` for a model: its representations computed once, then scored per batch of users."""
+    with torch.no_grad():
+        user_reps, item_reps = model.representations()
+    return lambda users: model.score(user_reps[users], item_reps)
