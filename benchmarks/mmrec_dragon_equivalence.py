@@ -9,7 +9,8 @@ from MMRec's ``src`` folder, which must be on ``PYTHONPATH``:
 
 It builds MMRec's DRAGON (seed 999), copies its weights into ours (``user_weights=raw``, MMRec's form),
 gives ours MMRec's drawn user graph, and prints the largest difference of the final user and item
-representations, and of the item-item graphs. It then compares our own user graph with MMRec's.
+representations, and of the item-item graphs; then one training batch's loss and gradients in both
+(MMRec's log2 BPR is ours divided by ln 2). It then compares our own user graph with MMRec's.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def main() -> None:
           f"(largest entry {their_items.abs().max():.2f})")
     print(f"max |our - MMRec| user representation: {(users[:, perm] - their_users).abs().max():.2e} "
           f"(largest entry {their_users.abs().max():.2f})")
+    compare_gradients(theirs, ours, train_set, source, data.modalities)
     adj = theirs.mm_adj.coalesce()
     their_graph = sp.coo_matrix((adj.values().numpy(), adj.indices().numpy()), shape=adj.shape).tocsr()
     our_graph = fused_item_knn_graph(dict(data.features), ours.config.knn_k, ours.config.image_weight)
@@ -95,6 +97,43 @@ def main() -> None:
     print(f"users whose {ours.config.user_topk} neighbours are the same set in both: {same} of {data.n_users}")
     print(f"mean training degree of the chosen neighbours: ours {degree[counts.indices].mean():.1f}, "
           f"MMRec {degree[drawn.indices].mean():.1f}")
+
+
+def compare_gradients(theirs, ours, train_set, source, modalities) -> None:
+    """One BPR batch through both models: same loss (MMRec's log2 BPR = ours / ln 2) and same gradients?"""
+    pairs = train_set.df[["userID", "itemID"]].to_numpy()[:2048].copy()
+    rng = np.random.default_rng(0)
+    users, pos = torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1])
+    neg = torch.from_numpy(rng.integers(0, ours.n_items, len(pairs)))
+    theirs.train()
+    ours.train()
+    theirs.zero_grad()
+    ours.zero_grad()
+    their_loss = theirs.calculate_loss(torch.stack([users, pos, neg]))
+    their_loss.backward()
+    terms = ours.loss(users, pos, neg)
+    our_loss = terms["bpr"] / np.log(2.0) + terms["reg"]
+    our_loss.backward()
+    print(f"batch loss: ours {our_loss.item():.6f}, MMRec {their_loss.item():.6f}")
+    pairs_of_params = []
+    for m in modalities:
+        gcn, _ = source[m]
+        pairs_of_params += [(f"preference[{m}]", ours.preference[m], gcn.preference),
+                            (f"mlp[{m}].0.weight", ours.mlp[m][0].weight, gcn.MLP.weight),
+                            (f"mlp[{m}].2.weight", ours.mlp[m][2].weight, gcn.MLP_1.weight)]
+    worst = 0.0
+    for name, mine, their in pairs_of_params:
+        scale = their.grad.abs().max().item()
+        diff = (mine.grad - their.grad).abs().max().item()
+        worst = max(worst, diff / max(scale, 1e-30))
+        print(f"  grad {name}: max |diff| {diff:.2e} (largest entry {scale:.2e})")
+    their_wu = torch.stack([theirs.weight_u.grad[:, source[m][1], 0] for m in modalities], dim=1)
+    diff = (ours.weight_u.grad - their_wu).abs().max().item()
+    worst = max(worst, diff / max(their_wu.abs().max().item(), 1e-30))
+    print(f"  grad weight_u: max |diff| {diff:.2e} (largest entry {their_wu.abs().max().item():.2e})")
+    print(f"largest gradient difference relative to the largest entry: {worst:.2e}")
+    theirs.eval()
+    ours.eval()
 
 
 if __name__ == "__main__":
