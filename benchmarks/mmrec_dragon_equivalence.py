@@ -59,14 +59,9 @@ def main() -> None:
     ours = build_model("dragon", ModelInputs.from_data(data), {"user_weights": "raw"}).eval()
     source = {args.image: (theirs.v_gcn, 0), args.text: (theirs.t_gcn, 1)}
     with torch.no_grad():
-        for m in data.modalities:
-            gcn, _ = source[m]
-            ours.preference[m].copy_(gcn.preference)
-            ours.mlp[m][0].weight.copy_(gcn.MLP.weight)
-            ours.mlp[m][0].bias.copy_(gcn.MLP.bias)
-            ours.mlp[m][2].weight.copy_(gcn.MLP_1.weight)
-            ours.mlp[m][2].bias.copy_(gcn.MLP_1.bias)
-        ours.weight_u.copy_(torch.stack([theirs.weight_u[:, source[m][1], 0] for m in data.modalities], dim=1))
+        for _, mine, their in matching_parameters(ours, source, data.modalities):
+            mine.copy_(their)
+        ours.weight_u.copy_(user_weights_in_our_layout(theirs.weight_u, source, data.modalities))
     # MMRec's drawn user graph (40 entries per user, duplicates summed), given to ours
     index = torch.tensor(theirs.epoch_user_graph)
     rows = torch.arange(len(index)).repeat_interleave(index.shape[1])
@@ -99,6 +94,24 @@ def main() -> None:
           f"MMRec {degree[drawn.indices].mean():.1f}")
 
 
+def matching_parameters(ours, source, modalities) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, our parameter, MMRec's parameter) for every per-modality weight the two models share."""
+    pairs = []
+    for m in modalities:
+        gcn, _ = source[m]
+        pairs += [(f"preference[{m}]", ours.preference[m], gcn.preference),
+                  (f"mlp[{m}].0.weight", ours.mlp[m][0].weight, gcn.MLP.weight),
+                  (f"mlp[{m}].0.bias", ours.mlp[m][0].bias, gcn.MLP.bias),
+                  (f"mlp[{m}].2.weight", ours.mlp[m][2].weight, gcn.MLP_1.weight),
+                  (f"mlp[{m}].2.bias", ours.mlp[m][2].bias, gcn.MLP_1.bias)]
+    return pairs
+
+
+def user_weights_in_our_layout(their_weights: torch.Tensor, source, modalities) -> torch.Tensor:
+    """MMRec's (n_users, 2, 1) user weights (image, text) as our (n_users, n_modalities)."""
+    return torch.stack([their_weights[:, source[m][1], 0] for m in modalities], dim=1)
+
+
 def compare_gradients(theirs, ours, train_set, source, modalities) -> None:
     """One BPR batch through both models: same loss (MMRec's log2 BPR = ours / ln 2) and same gradients?"""
     pairs = train_set.df[["userID", "itemID"]].to_numpy()[:2048].copy()
@@ -115,22 +128,14 @@ def compare_gradients(theirs, ours, train_set, source, modalities) -> None:
     our_loss = terms["bpr"] / np.log(2.0) + terms["reg"]
     our_loss.backward()
     print(f"batch loss: ours {our_loss.item():.6f}, MMRec {their_loss.item():.6f}")
-    pairs_of_params = []
-    for m in modalities:
-        gcn, _ = source[m]
-        pairs_of_params += [(f"preference[{m}]", ours.preference[m], gcn.preference),
-                            (f"mlp[{m}].0.weight", ours.mlp[m][0].weight, gcn.MLP.weight),
-                            (f"mlp[{m}].2.weight", ours.mlp[m][2].weight, gcn.MLP_1.weight)]
+    grads = [(name, mine.grad, their.grad) for name, mine, their in matching_parameters(ours, source, modalities)]
+    grads.append(("weight_u", ours.weight_u.grad, user_weights_in_our_layout(theirs.weight_u.grad, source, modalities)))
     worst = 0.0
-    for name, mine, their in pairs_of_params:
-        scale = their.grad.abs().max().item()
-        diff = (mine.grad - their.grad).abs().max().item()
+    for name, our_grad, their_grad in grads:
+        scale = their_grad.abs().max().item()
+        diff = (our_grad - their_grad).abs().max().item()
         worst = max(worst, diff / max(scale, 1e-30))
         print(f"  grad {name}: max |diff| {diff:.2e} (largest entry {scale:.2e})")
-    their_wu = torch.stack([theirs.weight_u.grad[:, source[m][1], 0] for m in modalities], dim=1)
-    diff = (ours.weight_u.grad - their_wu).abs().max().item()
-    worst = max(worst, diff / max(their_wu.abs().max().item(), 1e-30))
-    print(f"  grad weight_u: max |diff| {diff:.2e} (largest entry {their_wu.abs().max().item():.2e})")
     print(f"largest gradient difference relative to the largest entry: {worst:.2e}")
     theirs.eval()
     ours.eval()
