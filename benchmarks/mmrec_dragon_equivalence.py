@@ -57,19 +57,9 @@ def main() -> None:
 
     data = load_dataset(args.dataset)
     ours = build_model("dragon", ModelInputs.from_data(data), {"user_weights": "raw"}).eval()
-    source = {args.image: (theirs.v_gcn, 0), args.text: (theirs.t_gcn, 1)}
-    with torch.no_grad():
-        for _, mine, their in matching_parameters(ours, source, data.modalities):
-            mine.copy_(their)
-        ours.weight_u.copy_(user_weights_in_our_layout(theirs.weight_u, source, data.modalities))
-    # MMRec's drawn user graph (40 entries per user, duplicates summed), given to ours
-    index = torch.tensor(theirs.epoch_user_graph)
-    rows = torch.arange(len(index)).repeat_interleave(index.shape[1])
-    drawn = sp.coo_matrix((theirs.user_weight_matrix.flatten().numpy(), (rows.numpy(), index.flatten().numpy())),
-                          shape=(len(index), len(index))).tocsr()
-    drawn.sum_duplicates()
-    drawn.eliminate_zeros()
-    drawn = drawn.astype(np.float32)
+    source = {args.image: ("v_gcn", 0), args.text: ("t_gcn", 1)}
+    copy_mmrec_weights(ours, dict(theirs.named_parameters()), source, data.modalities)
+    drawn = drawn_user_graph(np.asarray(theirs.epoch_user_graph), theirs.user_weight_matrix.numpy())
     ours.user_graph, ours.user_graph_t = to_torch_sparse(drawn), to_torch_sparse(drawn.T.tocsr())
     with torch.no_grad():
         users, items = ours.forward()
@@ -80,7 +70,7 @@ def main() -> None:
           f"(largest entry {their_items.abs().max():.2f})")
     print(f"max |our - MMRec| user representation: {(users[:, perm] - their_users).abs().max():.2e} "
           f"(largest entry {their_users.abs().max():.2f})")
-    compare_gradients(theirs, ours, train_set, source, data.modalities)
+    compare_gradients(theirs, ours, dict(theirs.named_parameters()), train_set, source, data.modalities)
     adj = theirs.mm_adj.coalesce()
     their_graph = sp.coo_matrix((adj.values().numpy(), adj.indices().numpy()), shape=adj.shape).tocsr()
     our_graph = fused_item_knn_graph(dict(data.features), ours.config.knn_k, ours.config.image_weight)
@@ -94,17 +84,39 @@ def main() -> None:
           f"MMRec {degree[drawn.indices].mean():.1f}")
 
 
-def matching_parameters(ours, source, modalities) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(name, our parameter, MMRec's parameter) for every per-modality weight the two models share."""
+def matching_parameters(ours, theirs: dict[str, torch.Tensor], source, modalities
+                        ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, our parameter, MMRec's parameter) for every per-modality weight the two models share.
+
+    ``theirs``: MMRec's parameters by name (``named_parameters()`` or a saved state dict);
+    ``source[m]``: (MMRec's module name for our modality m, its index in MMRec's (image, text) order).
+    """
     pairs = []
     for m in modalities:
         gcn, _ = source[m]
-        pairs += [(f"preference[{m}]", ours.preference[m], gcn.preference),
-                  (f"mlp[{m}].0.weight", ours.mlp[m][0].weight, gcn.MLP.weight),
-                  (f"mlp[{m}].0.bias", ours.mlp[m][0].bias, gcn.MLP.bias),
-                  (f"mlp[{m}].2.weight", ours.mlp[m][2].weight, gcn.MLP_1.weight),
-                  (f"mlp[{m}].2.bias", ours.mlp[m][2].bias, gcn.MLP_1.bias)]
+        pairs += [(f"preference[{m}]", ours.preference[m], theirs[f"{gcn}.preference"]),
+                  (f"mlp[{m}].0.weight", ours.mlp[m][0].weight, theirs[f"{gcn}.MLP.weight"]),
+                  (f"mlp[{m}].0.bias", ours.mlp[m][0].bias, theirs[f"{gcn}.MLP.bias"]),
+                  (f"mlp[{m}].2.weight", ours.mlp[m][2].weight, theirs[f"{gcn}.MLP_1.weight"]),
+                  (f"mlp[{m}].2.bias", ours.mlp[m][2].bias, theirs[f"{gcn}.MLP_1.bias"])]
     return pairs
+
+
+@torch.no_grad()
+def copy_mmrec_weights(ours, theirs: dict[str, torch.Tensor], source, modalities) -> None:
+    """MMRec's DRAGON weights into ours (built with ``user_weights="raw"``, MMRec's form)."""
+    for _, mine, their in matching_parameters(ours, theirs, source, modalities):
+        mine.copy_(their)
+    ours.weight_u.copy_(user_weights_in_our_layout(theirs["weight_u"], source, modalities))
+
+
+def drawn_user_graph(index: np.ndarray, weights: np.ndarray) -> sp.csr_matrix:
+    """MMRec's drawn user graph ((n_users, k) neighbour ids and weights; padding repeats summed) as a matrix."""
+    rows = np.repeat(np.arange(len(index)), index.shape[1])
+    drawn = sp.coo_matrix((weights.ravel(), (rows, index.ravel())), shape=(len(index), len(index))).tocsr()
+    drawn.sum_duplicates()
+    drawn.eliminate_zeros()
+    return drawn.astype(np.float32)
 
 
 def user_weights_in_our_layout(their_weights: torch.Tensor, source, modalities) -> torch.Tensor:
@@ -112,7 +124,7 @@ def user_weights_in_our_layout(their_weights: torch.Tensor, source, modalities) 
     return torch.stack([their_weights[:, source[m][1], 0] for m in modalities], dim=1)
 
 
-def compare_gradients(theirs, ours, train_set, source, modalities) -> None:
+def compare_gradients(theirs, ours, their_params, train_set, source, modalities) -> None:
     """One BPR batch through both models: same loss (MMRec's log2 BPR = ours / ln 2) and same gradients?"""
     pairs = train_set.df[["userID", "itemID"]].to_numpy()[:2048].copy()
     rng = np.random.default_rng(0)
@@ -128,7 +140,8 @@ def compare_gradients(theirs, ours, train_set, source, modalities) -> None:
     our_loss = terms["bpr"] / np.log(2.0) + terms["reg"]
     our_loss.backward()
     print(f"batch loss: ours {our_loss.item():.6f}, MMRec {their_loss.item():.6f}")
-    grads = [(name, mine.grad, their.grad) for name, mine, their in matching_parameters(ours, source, modalities)]
+    grads = [(name, mine.grad, their.grad)
+             for name, mine, their in matching_parameters(ours, their_params, source, modalities)]
     grads.append(("weight_u", ours.weight_u.grad, user_weights_in_our_layout(theirs.weight_u.grad, source, modalities)))
     worst = 0.0
     for name, our_grad, their_grad in grads:
