@@ -24,11 +24,10 @@ import gtcrec.models.dragon
 from gtcrec.cli import main as gtcrec_main
 
 
-def mmrec_user_graph(path: str, n_users: int, k: int) -> sp.csr_matrix:
+def mmrec_user_graph(stored: dict, n_users: int, k: int) -> sp.csr_matrix:
     """Each user's first ``k`` neighbours in MMRec's list (sorted by shared-item count), weighted by the count."""
-    stored = np.load(path, allow_pickle=True).item()
     if len(stored) != n_users:
-        raise SystemExit(f"{path}: {len(stored)} users, the dataset has {n_users}")
+        raise SystemExit(f"MMRec's user graph has {len(stored)} users, the dataset has {n_users}")
     rows, cols, vals = [], [], []
     for user in range(n_users):
         neighbours, counts = stored[user]
@@ -42,5 +41,6 @@ def mmrec_user_graph(path: str, n_users: int, k: int) -> sp.csr_matrix:
 
 if __name__ == "__main__":
     graph_file, bench_args = sys.argv[1], sys.argv[2:]
-    gtcrec.models.dragon.user_cooccurrence_graph = lambda train, k: mmrec_user_graph(graph_file, train.shape[0], k)
+    stored_graph = np.load(graph_file, allow_pickle=True).item()  # once, not per seed
+    gtcrec.models.dragon.user_cooccurrence_graph = lambda train, k: mmrec_user_graph(stored_graph, train.shape[0], k)
     sys.exit(gtcrec_main(["bench", *bench_args]))

@@ -43,15 +43,10 @@ def main() -> None:
     data = load_dataset(args.dataset)
     evaluators = {split: Evaluator(data, split) for split in ("valid", "test")}
     source = {args.image: ("v_gcn", 0), args.text: ("t_gcn", 1)}
-    order = [source[m][1] for m in data.modalities]
 
     embed = torch.from_numpy(np.load(args.run_dir / "best_result_embed.npy"))
     users, items = embed[: data.n_users], embed[data.n_users:]
-    # MMRec's (image, text) column blocks in our modality order
-    d = users.shape[1] // len(order)
-    perm = torch.cat([torch.arange(d) + d * j for j in order])
-    report("(a) MMRec's evaluated representations", evaluators,
-           lambda u: users[u][:, perm] @ items[:, perm].T)
+    report("(a) MMRec's evaluated representations", evaluators, lambda u: users[u] @ items.T)
 
     model = build_model("dragon", ModelInputs.from_data(data), {"user_weights": "raw"}).eval()
     state = torch.load(args.run_dir / "best_state.pt", weights_only=True)

@@ -58,7 +58,8 @@ def main() -> None:
     data = load_dataset(args.dataset)
     ours = build_model("dragon", ModelInputs.from_data(data), {"user_weights": "raw"}).eval()
     source = {args.image: ("v_gcn", 0), args.text: ("t_gcn", 1)}
-    copy_mmrec_weights(ours, dict(theirs.named_parameters(remove_duplicate=False)), source, data.modalities)
+    their_params = dict(theirs.named_parameters(remove_duplicate=False))  # keeps shared tensors' second names
+    copy_mmrec_weights(ours, their_params, source, data.modalities)
     drawn = drawn_user_graph(np.asarray(theirs.epoch_user_graph), theirs.user_weight_matrix.numpy())
     ours.user_graph, ours.user_graph_t = to_torch_sparse(drawn), to_torch_sparse(drawn.T.tocsr())
     with torch.no_grad():
@@ -70,7 +71,7 @@ def main() -> None:
           f"(largest entry {their_items.abs().max():.2f})")
     print(f"max |our - MMRec| user representation: {(users[:, perm] - their_users).abs().max():.2e} "
           f"(largest entry {their_users.abs().max():.2f})")
-    compare_gradients(theirs, ours, dict(theirs.named_parameters(remove_duplicate=False)), train_set, source, data.modalities)
+    compare_gradients(theirs, ours, their_params, train_set, source, data.modalities)
     adj = theirs.mm_adj.coalesce()
     their_graph = sp.coo_matrix((adj.values().numpy(), adj.indices().numpy()), shape=adj.shape).tocsr()
     our_graph = fused_item_knn_graph(dict(data.features), ours.config.knn_k, ours.config.image_weight)
