@@ -151,3 +151,43 @@ def test_negative_pool_decides_whether_cold_items_are_trained_as_negatives(negat
     after = model.item_embedding.weight.detach()
     assert not torch.equal(after[:20], before[:20])
     assert (not torch.equal(after[20:], before[20:])) == cold_item_moves
+
+
+def test_a_non_finite_loss_stops_training_and_names_the_first_bad_batch(small_synthetic, monkeypatch):
+    cfg = TrainConfig(epochs=3, batch_size=256, progress=False)
+    model = build_model("bprmf", ModelInputs.from_data(small_synthetic))
+    trainer = Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu"))
+    assert len(small_synthetic.train) > 4 * 256  # batches 2 and 3 exist
+    original, calls = model.loss, []
+
+    def loss_going_bad_at_batch_2(users, pos, neg):
+        terms = original(users, pos, neg)
+        calls.append(None)
+        if len(calls) >= 3:  # batches 2, 3, ... of epoch 1
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(model, "loss", loss_going_bad_at_batch_2)
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 2:"):
+        trainer.fit()
+
+
+def test_epoch_losses_are_the_means_of_the_batch_terms(small_synthetic, monkeypatch):
+    cfg = TrainConfig(epochs=1, batch_size=300, progress=False)
+    model = build_model("bprmf", ModelInputs.from_data(small_synthetic))
+    trainer = Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu"))
+    original, seen, batch_sizes = model.loss, [], []
+
+    def recording_loss(users, pos, neg):
+        terms = original(users, pos, neg)
+        seen.append({name: float(value.detach()) for name, value in terms.items()})
+        batch_sizes.append(len(users))
+        assert not trainer.sampler.is_positive(users, neg).any()
+        return terms
+
+    monkeypatch.setattr(model, "loss", recording_loss)
+    means = trainer.train_epoch(1)
+    assert sum(batch_sizes) == len(small_synthetic.train)
+    assert set(means) == {"loss", "bpr", "reg"}
+    for name, mean in means.items():
+        assert mean == pytest.approx(np.mean([terms[name] for terms in seen]), rel=1e-5)

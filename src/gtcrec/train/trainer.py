@@ -74,27 +74,40 @@ class Trainer:
         return {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit") for k in self.valid_evaluator.ks}
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training pairs in a fresh random order; returns each loss term's batch mean.
+
+        Nothing here waits for the device batch by batch: negatives are drawn for the whole epoch at
+        once, and loss terms and the non-finite check are accumulated on the device and read once at
+        the end (a per-batch ``float(loss)`` would stall a GPU on every batch).
+        """
         self.model.train()
         self.model.on_epoch_start(epoch)
         n = len(self.train_pairs)
         order = torch.randperm(n, device=self.device, generator=self.generator)
-        totals: dict[str, float] = {}
+        epoch_pairs = self.train_pairs[order]
+        epoch_negatives = self.sampler.sample(epoch_pairs[:, 0], self.generator)
+        totals: dict[str, torch.Tensor] = {}
+        first_bad_batch = torch.full((), -1, dtype=torch.long, device=self.device)
         n_batches = math.ceil(n / self.cfg.batch_size)
         show = self.cfg.progress and sys.stderr.isatty()
         for b in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not show):
-            idx = order[b * self.cfg.batch_size:(b + 1) * self.cfg.batch_size]
-            users, pos = self.train_pairs[idx, 0], self.train_pairs[idx, 1]
-            neg = self.sampler.sample(users, self.generator)
-            terms = self.model.loss(users, pos, neg)
+            batch = slice(b * self.cfg.batch_size, (b + 1) * self.cfg.batch_size)
+            users, pos = epoch_pairs[batch, 0], epoch_pairs[batch, 1]
+            terms = self.model.loss(users, pos, epoch_negatives[batch])
             loss = terms["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch}, batch {b}: loss is {loss.item()}; lower train.lr?")
+            bad_now = (first_bad_batch < 0) & ~torch.isfinite(loss)
+            first_bad_batch = torch.where(bad_now, torch.full_like(first_bad_batch, b), first_bad_batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             for name, value in terms.items():
-                totals[name] = totals.get(name, 0.0) + float(value.detach())
-        return {name: total / n_batches for name, total in totals.items()}
+                value = value.detach()
+                totals[name] = totals[name] + value if name in totals else value.clone()
+        bad_batch = int(first_bad_batch)
+        if bad_batch >= 0:
+            # the weights saved at the best validation epoch are untouched by this epoch's updates
+            raise FloatingPointError(f"epoch {epoch}, batch {bad_batch}: the loss is not finite; lower train.lr?")
+        return {name: float(total) / n_batches for name, total in totals.items()}
 
     def fit(self, *, resume: bool = False) -> FitResult:
         cfg = self.cfg

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every check that needs a GPU, in one device call (about 10 minutes on an H100 at most):
+# the CUDA tests, then seconds per epoch, seconds per evaluation and peak memory of every model on TikTok.
+#
+# The device copies the checkout but not ../shared, so stage TikTok in a git-ignored folder first:
+#   mkdir -p .device-data && cp -r ../shared/data/tiktok .device-data/
+# then call the device tool's run with
+#   command: GTCREC_COMMIT=<git rev-parse HEAD> bash benchmarks/gpu_checks.sh
+#   carry: [".device-data"], timeout_s: 600
+# and delete .device-data afterwards. Results come back under $OUT (gpu-checks/ when run by hand).
+set -uo pipefail
+out=${OUT:-gpu-checks}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
+export GTCREC_DATA_DIR=${GTCREC_DATA_DIR:-.device-data}
+python=${PYTHON:-python3}
+device=${GTCREC_GPU_DEVICE:-cuda}  # cpu only to try this script where there is no GPU
+
+{
+  date -u
+  echo "commit: ${GTCREC_COMMIT:-unknown (set GTCREC_COMMIT)}"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"
+  "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())'
+} 2>&1 | tee "$out/machine.txt"
+
+status=0
+"$python" -m pytest -q -rs tests/test_cuda.py 2>&1 | tee "$out/cuda-tests.txt" || status=1
+
+models=${GTCREC_GPU_MODELS:-freedom dragon lightgcn gtc-concat gtc mgcn bm3 vbpr lgmrec}
+# shellcheck disable=SC2086  # one word per model
+"$python" benchmarks/train_speed.py --dataset tiktok --models $models --epochs 3 --device "$device" 2>&1 \
+  | tee "$out/train-speed.txt" || status=1
+exit $status
