@@ -131,3 +131,11 @@ def test_every_model_trains_and_beats_a_random_ranker(name, small_synthetic, tmp
     random = np.mean([evaluator.evaluate(_RandomRanker(small_synthetic.n_users, small_synthetic.n_items, s))
                       .metrics["recall@20"] for s in range(5)])
     assert trained > 1.5 * random, (trained, random)
+
+
+@pytest.mark.parametrize("name", ["gtc", "bm3"])
+def test_models_that_name_attributes_after_modalities_reject_non_identifier_names(name, small_synthetic):
+    inputs = ModelInputs.from_data(small_synthetic)
+    inputs.features = {"image-v2": next(iter(inputs.features.values()))}
+    with pytest.raises(ValueError, match=r"modality name 'image-v2' must be a Python identifier"):
+        build_model(name, inputs)

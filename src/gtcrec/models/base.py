@@ -101,6 +101,14 @@ def content_features(inputs: ModelInputs, model: str) -> list[np.ndarray]:
     return feats
 
 
+def identifier_modalities(inputs: ModelInputs, model: str) -> list[str]:
+    """The modality names, each checked to be a Python identifier (the model names attributes after them)."""
+    for m in inputs.features:
+        if not m.isidentifier():
+            raise ValueError(f"{model}: modality name {m!r} must be a Python identifier")
+    return list(inputs.features)
+
+
 def check_modality_names(names: list[str], model: str) -> None:
     for m in names:
         if not m or "." in m:

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..graph import lightgcn_propagate, to_torch_sparse
-from .base import ModelInputs, Recommender, register_model
+from .base import ModelInputs, Recommender, identifier_modalities, register_model
 
 
 @dataclass
@@ -93,10 +93,7 @@ class BM3(Recommender):
     def __init__(self, inputs: ModelInputs, config: BM3Config):
         super().__init__(inputs, config)
         d = config.embedding_dim
-        self.modalities = list(inputs.features)
-        for m in self.modalities:
-            if not m.isidentifier():
-                raise ValueError(f"modality name {m!r} must be a Python identifier")
+        self.modalities = identifier_modalities(inputs, "BM3")
         self.register_buffer("adjacency", to_torch_sparse(inputs.norm_adjacency), persistent=False)
         self.user_embedding = nn.Embedding(self.n_users, d)
         self.item_embedding = nn.Embedding(self.n_items, d)

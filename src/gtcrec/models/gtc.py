@@ -36,7 +36,14 @@ from ..graph import (
     user_cooccurrence_graph,
 )
 from .alignment import PairwiseInfoNCELoss, TotalCorrelationLoss
-from .base import ModelInputs, Recommender, bpr_loss, l2_penalty, register_model
+from .base import (
+    ModelInputs,
+    Recommender,
+    bpr_loss,
+    identifier_modalities,
+    l2_penalty,
+    register_model,
+)
 
 GENERATION_METHODS = ("ancestral", "ddim", "partial")
 
@@ -97,10 +104,7 @@ class GTC(Recommender):
     def __init__(self, inputs: ModelInputs, config: GTCConfig):
         super().__init__(inputs, config)
         d = config.embedding_dim
-        self.modalities = list(inputs.features)
-        for m in self.modalities:
-            if not m.isidentifier():
-                raise ValueError(f"modality name {m!r} must be a Python identifier")
+        self.modalities = identifier_modalities(inputs, "GTC")
         self.register_buffer("adjacency", to_torch_sparse(inputs.norm_adjacency), persistent=False)
         self.user_id = nn.Embedding(self.n_users, d)
         self.item_id = nn.Embedding(self.n_items, d)
