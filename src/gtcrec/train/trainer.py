@@ -77,7 +77,7 @@ class Trainer:
         """One pass over the training pairs in a fresh random order; returns each loss term's batch mean.
 
         Nothing here waits for the device batch by batch: negatives are drawn for the whole epoch at
-        once, and loss terms and the non-finite check are accumulated on the device and read once at
+        once, and the batches' loss terms stay on the device until the non-finite check and the means at
         the end (a per-batch ``float(loss)`` would stall a GPU on every batch).
         """
         self.model.train()
@@ -86,28 +86,23 @@ class Trainer:
         order = torch.randperm(n, device=self.device, generator=self.generator)
         epoch_pairs = self.train_pairs[order]
         epoch_negatives = self.sampler.sample(epoch_pairs[:, 0], self.generator)
-        totals: dict[str, torch.Tensor] = {}
-        first_bad_batch = torch.full((), -1, dtype=torch.long, device=self.device)
+        batch_terms: list[dict[str, torch.Tensor]] = []
         n_batches = math.ceil(n / self.cfg.batch_size)
         show = self.cfg.progress and sys.stderr.isatty()
         for b in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not show):
             batch = slice(b * self.cfg.batch_size, (b + 1) * self.cfg.batch_size)
             users, pos = epoch_pairs[batch, 0], epoch_pairs[batch, 1]
             terms = self.model.loss(users, pos, epoch_negatives[batch])
-            loss = terms["loss"]
-            bad_now = (first_bad_batch < 0) & ~torch.isfinite(loss)
-            first_bad_batch = torch.where(bad_now, torch.full_like(first_bad_batch, b), first_bad_batch)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            terms["loss"].backward()
             self.optimizer.step()
-            for name, value in terms.items():
-                value = value.detach()
-                totals[name] = totals[name] + value if name in totals else value.clone()
-        bad_batch = int(first_bad_batch)
-        if bad_batch >= 0:
+            batch_terms.append({name: value.detach() for name, value in terms.items()})
+        finite = torch.stack([terms["loss"] for terms in batch_terms]).isfinite()
+        if not bool(finite.all()):
             # the weights saved at the best validation epoch are untouched by this epoch's updates
-            raise FloatingPointError(f"epoch {epoch}, batch {bad_batch}: the loss is not finite; lower train.lr?")
-        return {name: float(total) / n_batches for name, total in totals.items()}
+            first_bad = int((~finite).nonzero()[0])
+            raise FloatingPointError(f"epoch {epoch}, batch {first_bad}: the loss is not finite; lower train.lr?")
+        return {name: float(torch.stack([terms[name] for terms in batch_terms]).mean()) for name in batch_terms[0]}
 
     def fit(self, *, resume: bool = False) -> FitResult:
         cfg = self.cfg
