@@ -36,6 +36,7 @@ def main() -> None:
             for key, value in options.items():
                 setattr(model.config, key, value)
             start = time.perf_counter()
+            model.refresh()  # generated content is explicit state: regenerate it with this sampler
             with torch.no_grad():
                 metrics = evaluator.evaluate(model).metrics
             print(json.dumps({"checkpoint": str(run), "trained_with": trained_with, "method": method, **options,

@@ -5,7 +5,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gtcrec.models.alignment import PairwiseInfoNCELoss, TotalCorrelationLoss
+from gtcrec.models.alignment import (
+    MAX_N_SQUARED_LOGITS,
+    PairwiseInfoNCELoss,
+    TotalCorrelationLoss,
+    max_n_squared_rows,
+)
 
 
 def mip(*vectors):
@@ -103,3 +108,40 @@ def test_two_views_reduce_to_symmetric_infonce():
     tc = TotalCorrelationLoss("n_squared")
     pw = PairwiseInfoNCELoss()
     assert tc([a, b]).item() == pytest.approx(pw([a, b]).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("loss_cls", [TotalCorrelationLoss, PairwiseInfoNCELoss])
+def test_logit_scale_above_the_cap_still_gets_a_gradient(loss_cls):
+    # A clamp inside the graph has zero gradient above the cap: the scale could never come back down.
+    loss_fn = loss_cls(max_scale=100.0)
+    with torch.no_grad():
+        loss_fn.logit_scale.log_scale.fill_(10.0)  # e^10 >> 100, e.g. after an optimiser step
+    torch.manual_seed(0)
+    loss_fn([torch.randn(8, 4) for _ in range(3)]).backward()
+    assert loss_fn.logit_scale.log_scale.item() == pytest.approx(math.log(100.0))  # capped in place
+    assert loss_fn.logit_scale.log_scale.grad.abs().item() > 0
+
+
+def test_n_squared_refuses_a_batch_whose_logits_would_not_fit():
+    assert max_n_squared_rows(3) ** 3 <= MAX_N_SQUARED_LOGITS < (max_n_squared_rows(3) + 1) ** 3
+    assert max_n_squared_rows(3) == 256
+    views = [torch.randn(max_n_squared_rows(3) + 1, 4) for _ in range(3)]
+    with pytest.raises(ValueError, match="expected at most 256 rows"):
+        TotalCorrelationLoss("n_squared")(views)
+
+
+def test_dim_mip_scaling_leaves_two_views_alone_and_scales_three():
+    torch.manual_seed(0)
+    views = [torch.randn(6, 16) for _ in range(3)]
+    plain, scaled = TotalCorrelationLoss("n_squared"), TotalCorrelationLoss("n_squared", mip_scaling="dim")
+    assert scaled(views[:2]).item() == pytest.approx(plain(views[:2]).item(), rel=1e-6)
+    with torch.no_grad():  # the same loss with the scale multiplied by sqrt(d) = 4
+        plain.logit_scale.log_scale.add_(math.log(4.0))
+    assert scaled(views).item() == pytest.approx(plain(views).item(), rel=1e-5)
+
+
+def test_unknown_choices_are_refused():
+    with pytest.raises(ValueError, match="negatives"):
+        TotalCorrelationLoss("n_cubed")
+    with pytest.raises(ValueError, match="mip_scaling"):
+        TotalCorrelationLoss(mip_scaling="sqrt")

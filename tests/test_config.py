@@ -69,3 +69,38 @@ def test_exponent_floats_without_a_dot_are_numbers():
         build_config({"train": {"lr": "fast"}})
     with pytest.raises(ConfigError):
         build_config({"train": {"epochs": "1e3"}})  # an integer option stays strict
+
+
+def test_presets_inherit_and_override(tmp_path):
+    (tmp_path / "parent.yaml").write_text("model: gtc\nmodel_params: {n_layers: 3, lambda_tc: 0.1}\n"
+                                          "train: {lr: 0.01, patience: 4}\n")
+    (tmp_path / "child.yaml").write_text("inherits: parent.yaml\nmodel_params: {lambda_tc: 0.4}\n"
+                                         "train: {patience: 7}\n")
+    cfg = build_config(load_yaml_config(str(tmp_path / "child.yaml")))  # the parent is found beside the child
+    assert cfg.model == "gtc"
+    assert cfg.model_params == {"n_layers": 3, "lambda_tc": 0.4}
+    assert (cfg.train.lr, cfg.train.patience) == (0.01, 7)
+    shipped = build_config(load_yaml_config("gtc-wo-tc"))
+    assert shipped.model_params["alignment"] == "pairwise"
+    assert shipped.model_params["tc_on"] == build_config(load_yaml_config("gtc")).model_params["tc_on"]
+
+
+def test_inheritance_cycles_and_bad_parents_are_named(tmp_path):
+    (tmp_path / "a.yaml").write_text("inherits: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("inherits: a.yaml\n")
+    with pytest.raises(ConfigError, match="leads back to this file"):
+        load_yaml_config(str(tmp_path / "a.yaml"))
+    (tmp_path / "c.yaml").write_text("inherits: [gtc]\n")
+    with pytest.raises(ConfigError, match="c.yaml: inherits: expected a preset name or a file path"):
+        load_yaml_config(str(tmp_path / "c.yaml"))
+    (tmp_path / "d.yaml").write_text("inherits: no-such-preset\n")
+    with pytest.raises(ConfigError, match="'no-such-preset': no such file and no such preset"):
+        load_yaml_config(str(tmp_path / "d.yaml"))
+
+
+def test_choice_options_list_their_choices():
+    with pytest.raises(ConfigError, match=r"model_params \(gtc\)\.fusion: expected one of \['gate', 'concat'\], "
+                                          r"got 'sum'"):
+        from gtcrec.models.gtc import GTCConfig
+        from gtcrec.config import from_dict
+        from_dict(GTCConfig, {"fusion": "sum"}, "model_params (gtc)")

@@ -51,6 +51,7 @@ class TrainConfig:
     num_threads: int | None = None
     progress: bool = True
     checkpoint_every: int = 10  # epochs between resumable checkpoints (0: never)
+    diagnostics: bool = True  # after each validation, log the model's diagnostics (GTC: TC scale, gate, shares)
     # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
     negatives: str = "all"
 
@@ -84,6 +85,10 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if annotation is Any:
+        return value
+    if origin is typing.Literal:
+        if isinstance(value, bool) or value not in args:
+            raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -126,6 +131,22 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     if dataclasses.is_dataclass(annotation):
         return from_dict(annotation, value, where)
     return value
+
+
+def check_choices(obj: Any, where: str) -> None:
+    """Raise ValueError naming the field if a ``Literal``-typed field of dataclass ``obj`` holds another value.
+
+    The ``Literal`` annotation is the one list of allowed values; dataclasses call this in ``__post_init__``
+    so that direct construction is checked as strictly as YAML input.
+    """
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        annotation = hints[f.name]
+        if typing.get_origin(annotation) is typing.Literal:
+            value = getattr(obj, f.name)
+            if isinstance(value, bool) or value not in typing.get_args(annotation):
+                raise ValueError(f"{where} option {f.name}={value!r}: expected one of "
+                                 f"{list(typing.get_args(annotation))}")
 
 
 def from_dict(cls: type, values: dict[str, Any] | None, where: str = "config"):
@@ -172,8 +193,15 @@ def parse_override(text: str) -> dict[str, Any]:
     return out
 
 
-def load_yaml_config(name_or_path: str) -> dict[str, Any]:
-    """A YAML file path, or the name of a preset shipped in ``gtcrec/presets``."""
+INHERITS_KEY = "inherits"
+
+
+def load_yaml_config(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A YAML file path, or the name of a preset shipped in ``gtcrec/presets``.
+
+    A file may start from another one with ``inherits: <preset name or path>``: the parent is loaded
+    (recursively) and the file's own values are merged over it, so presets state only what they change.
+    """
     path = Path(name_or_path)
     if not path.exists():
         path = PRESETS_DIR / f"{name_or_path}.yaml"
@@ -184,7 +212,16 @@ def load_yaml_config(name_or_path: str) -> dict[str, Any]:
         raw = yaml.safe_load(fh) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return raw
+    parent = raw.pop(INHERITS_KEY, None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: {INHERITS_KEY}: expected a preset name or a file path, got {parent!r}")
+    if str(path.resolve()) in _chain:
+        raise ConfigError(f"{path}: {INHERITS_KEY}: {parent!r} leads back to this file")
+    beside = path.parent / parent  # a file named relative to the inheriting file
+    base = load_yaml_config(str(beside) if beside.is_file() else parent, _chain + (str(path.resolve()),))
+    return deep_merge(base, raw)
 
 
 def build_config(*layers: dict[str, Any]) -> RunConfig:

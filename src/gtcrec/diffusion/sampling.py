@@ -5,13 +5,16 @@ Random draws take an optional ``torch.Generator``; it must live on the same devi
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .schedule import NoiseSchedule
 
-GENERATE_METHODS = ("ancestral", "ddim", "partial")
+GenerateMethod = Literal["ancestral", "ddim", "partial"]
+GENERATE_METHODS: tuple[str, ...] = get_args(GenerateMethod)
 
 
 def diffusion_loss(denoiser: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.Tensor,
@@ -22,12 +25,25 @@ def diffusion_loss(denoiser: nn.Module, schedule: NoiseSchedule, x0: torch.Tenso
     return F.mse_loss(denoiser(schedule.add_noise(x0, noise, t), t, cond), noise)
 
 
+def predict_clean(denoiser: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.Tensor, t: int,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """The denoiser's one-step estimate of x_0 from ``x0`` noised to step ``t``, with gradients.
+
+    A differentiable stand-in for generation in training: losses on it reach the denoiser, the condition
+    and ``x0``. Small ``t`` keeps the estimate well conditioned (it divides by sqrt(alpha-bar_t)).
+    """
+    steps = _timesteps(t, x0.shape[0], x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_t = schedule.add_noise(x0, noise, steps)
+    return schedule.predict_x0(x_t, steps, denoiser(x_t, steps, cond))
+
+
 def _timesteps(t: int, batch: int, device: torch.device) -> torch.Tensor:
     return torch.full((batch,), t, dtype=torch.long, device=device)
 
 
 @torch.no_grad()
-def generate(denoiser: nn.Module, schedule: NoiseSchedule, cond: torch.Tensor, *, method: str = "ddim",
+def generate(denoiser: nn.Module, schedule: NoiseSchedule, cond: torch.Tensor, *, method: GenerateMethod = "ddim",
              steps: int = 50, t_start: int | None = None, x0: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
     """Sample x_0 of shape ``[len(cond), denoiser.data_dim]`` given ``cond``.

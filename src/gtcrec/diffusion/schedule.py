@@ -7,18 +7,30 @@ Index convention: timestep ``t`` in ``0..T-1`` is noise level ``t + 1`` of the p
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
-SCHEDULE_KINDS = ("linear", "cosine")
+# linear: beta_start..beta_end as given (the paper's 1e-4..0.02). linear_scaled: both ends times 1000 / T
+# (Nichol & Dhariwal's rescaling), so that alpha-bar at the last step is about 4e-5 for every T; with the
+# fixed ends, T = 100 keeps alpha-bar_T = 0.36 and sampling from pure noise starts far from training.
+# cosine: Nichol & Dhariwal's cosine alpha-bar.
+ScheduleKind = Literal["linear", "linear_scaled", "cosine"]
+SCHEDULE_KINDS: tuple[str, ...] = get_args(ScheduleKind)
+MAX_BETA = 0.999
 
 
 def _linear_betas(num_steps: int, beta_start: float, beta_end: float) -> torch.Tensor:
     return torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
 
 
-def _cosine_betas(num_steps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+def _scaled_linear_betas(num_steps: int, beta_start: float, beta_end: float) -> torch.Tensor:
+    scale = 1000.0 / num_steps
+    return _linear_betas(num_steps, beta_start * scale, beta_end * scale).clamp(max=MAX_BETA)
+
+
+def _cosine_betas(num_steps: int, s: float = 0.008, max_beta: float = MAX_BETA) -> torch.Tensor:
     """Nichol & Dhariwal (2021): abar(t) = f(t)/f(0), f(t) = cos^2((t/T + s)/(1 + s) * pi/2)."""
     steps = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
     f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
@@ -34,13 +46,13 @@ class NoiseSchedule(nn.Module):
     """
 
     def __init__(self, num_steps: int = 600, beta_start: float = 1e-4, beta_end: float = 0.02,
-                 kind: str = "linear"):
+                 kind: ScheduleKind = "linear"):
         super().__init__()
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
             raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
         if kind not in SCHEDULE_KINDS:
             raise ValueError(f"unknown schedule kind {kind!r}; choose one of {SCHEDULE_KINDS}")
-        if kind == "linear" and not 0.0 < beta_start <= beta_end < 1.0:
+        if kind != "cosine" and not 0.0 < beta_start <= beta_end < 1.0:
             raise ValueError(f"linear schedule needs 0 < beta_start <= beta_end < 1, "
                              f"got beta_start={beta_start}, beta_end={beta_end}")
         self.num_steps = num_steps
@@ -49,7 +61,8 @@ class NoiseSchedule(nn.Module):
         self.beta_end = beta_end
 
         # float64 throughout, cast once at the end: cumprod over hundreds of steps drifts in float32.
-        betas = _linear_betas(num_steps, beta_start, beta_end) if kind == "linear" else _cosine_betas(num_steps)
+        betas = {"linear": _linear_betas, "linear_scaled": _scaled_linear_betas,
+                 "cosine": lambda n, *_: _cosine_betas(n)}[kind](num_steps, beta_start, beta_end)
         alphas = 1.0 - betas
         abar = torch.cumprod(alphas, dim=0)
         abar_prev = torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])

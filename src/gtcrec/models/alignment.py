@@ -6,27 +6,55 @@
   built from independent in-batch shuffles. The loss is averaged over all anchors.
 * :class:`PairwiseInfoNCELoss`: symmetric InfoNCE over every pair of views. It is the "w/o TC"
   ablation and captures only pairwise dependence.
+
+Both return the mean cross-entropy over anchors; at chance it equals log(number of candidates), which
+is log n for ``negatives="n"`` and for the pairwise loss.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+TCNegatives = Literal["n", "n_squared"]
+# none: the raw multilinear inner product. dim: times d^((M-2)/2), so that M L2-normalised, dense views
+# that agree give a product of about 1 (a cosine's range) instead of d^(1-M/2); M = 2 is unchanged.
+MIPScaling = Literal["none", "dim"]
+# Logits per anchor that the n_squared candidates may take (n^M in all): 2^24 floats = 64 MiB.
+MAX_N_SQUARED_LOGITS = 2 ** 24
 
-class _LogitScale(nn.Module):
-    """Learnable inverse temperature, stored as a log and clamped (CLIP's recipe)."""
+
+def max_n_squared_rows(n_views: int) -> int:
+    """The largest n for which ``negatives="n_squared"`` over ``n_views`` views stays within the logit budget."""
+    n = int(round(MAX_N_SQUARED_LOGITS ** (1.0 / n_views)))
+    while n ** n_views > MAX_N_SQUARED_LOGITS:
+        n -= 1
+    return n
+
+
+class LogitScale(nn.Module):
+    """Learnable inverse temperature, stored as a log and capped at ``max_scale`` (CLIP's recipe).
+
+    The cap is applied to the parameter itself, in place, before each use (as CLIP clamps it after each
+    step), not through ``clamp`` in the graph: a clamped output has zero gradient above the cap, which
+    would leave the scale stuck there.
+    """
 
     def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0):
         super().__init__()
+        if not init_temperature > 0 or not max_scale > 0:
+            raise ValueError(f"init_temperature and max_scale must be > 0, got {init_temperature}, {max_scale}")
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
         self.max_log = math.log(max_scale)
 
     def forward(self) -> torch.Tensor:
-        return self.log_scale.clamp(max=self.max_log).exp()
+        with torch.no_grad():
+            self.log_scale.clamp_(max=self.max_log)
+        return self.log_scale.exp()
 
 
 class TotalCorrelationLoss(nn.Module):
@@ -35,25 +63,33 @@ class TotalCorrelationLoss(nn.Module):
     ``negatives="n"``: for anchor i, candidate j pairs the anchor with row j of independently
     shuffled copies of every other view (the true tuple on the diagonal); O(n^2 d).
     ``negatives="n_squared"``: every combination of rows of the other views is a candidate,
-    n^(M-1) of them; intended for M = 3 and small batches.
+    n^(M-1) of them; n^M logits in all, refused above ``MAX_N_SQUARED_LOGITS``.
     """
 
-    def __init__(self, negatives: str = "n", init_temperature: float = 0.07, max_scale: float = 100.0,
-                 normalize: bool = True):
+    def __init__(self, negatives: TCNegatives = "n", init_temperature: float = 0.07, max_scale: float = 100.0,
+                 normalize: bool = True, mip_scaling: MIPScaling = "none"):
         super().__init__()
-        if negatives not in ("n", "n_squared"):
-            raise ValueError(f"negatives must be 'n' or 'n_squared', got {negatives!r}")
+        if negatives not in get_args(TCNegatives):
+            raise ValueError(f"negatives must be one of {get_args(TCNegatives)}, got {negatives!r}")
+        if mip_scaling not in get_args(MIPScaling):
+            raise ValueError(f"mip_scaling must be one of {get_args(MIPScaling)}, got {mip_scaling!r}")
         self.negatives = negatives
         self.normalize = normalize
-        self.logit_scale = _LogitScale(init_temperature, max_scale)
+        self.mip_scaling = mip_scaling
+        self.logit_scale = LogitScale(init_temperature, max_scale)
 
     def forward(self, views: list[torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
         if len(views) < 2:
             raise ValueError("total correlation needs at least 2 views")
+        n, d = views[0].shape
+        if self.negatives == "n_squared" and n ** len(views) > MAX_N_SQUARED_LOGITS:
+            raise ValueError(f"negatives='n_squared' over {len(views)} views of {n} rows needs {n ** len(views):,} "
+                             f"logits; expected at most {max_n_squared_rows(len(views))} rows")
         if self.normalize:
             views = [F.normalize(v, dim=-1) for v in views]
-        n = views[0].shape[0]
         scale = self.logit_scale()
+        if self.mip_scaling == "dim":
+            scale = scale * d ** ((len(views) - 2) / 2)
         losses = []
         for a, anchor in enumerate(views):
             others = [v for o, v in enumerate(views) if o != a]
@@ -101,7 +137,7 @@ class PairwiseInfoNCELoss(nn.Module):
     def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0, normalize: bool = True):
         super().__init__()
         self.normalize = normalize
-        self.logit_scale = _LogitScale(init_temperature, max_scale)
+        self.logit_scale = LogitScale(init_temperature, max_scale)
 
     def forward(self, views: list[torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
         if len(views) < 2:

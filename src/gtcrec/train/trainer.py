@@ -121,6 +121,9 @@ class Trainer:
         for epoch in range(start_epoch, cfg.epochs + 1):
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
+            # The weights moved: state derived from them (GTC's generated content) follows, for the
+            # validation below and the next epoch. Part of the epoch's cost, so inside its time.
+            self.model.refresh()
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             record = {"epoch": epoch, "train_seconds": time.perf_counter() - t0, **losses}
@@ -131,6 +134,11 @@ class Trainer:
                 valid = self.valid_evaluator.evaluate(self.model).metrics
                 record["eval_seconds"] = time.perf_counter() - t1
                 record["valid"] = valid
+                if cfg.diagnostics:
+                    record["diagnostics"] = diagnostics = self.model.diagnostics()
+                    if diagnostics:
+                        log.info("epoch %4d | diagnostics | %s", epoch,
+                                 " ".join(f"{k} {v:.4g}" for k, v in diagnostics.items()))
                 score = valid[cfg.valid_metric]
                 if score > best_score:
                     best_epoch, best_score, best_valid, bad_evals = epoch, score, valid, 0
