@@ -191,3 +191,15 @@ def test_epoch_losses_are_the_means_of_the_batch_terms(small_synthetic, monkeypa
     assert set(means) == {"loss", "bpr", "reg"}
     for name, mean in means.items():
         assert mean == pytest.approx(np.mean([terms[name] for terms in seen]), rel=1e-5)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_model_diagnostics_are_recorded_after_each_validation(enabled, small_synthetic):
+    model = build_model("gtc", ModelInputs.from_data(small_synthetic),
+                        {"diffusion_steps": 20, "generation_steps": 2, "denoiser_hidden": [16], "partial_t": 5})
+    cfg = TrainConfig(epochs=2, batch_size=512, progress=False, diagnostics=enabled)
+    history = Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu")).fit().history
+    for record in history:
+        assert ("diagnostics" in record) == enabled
+        if enabled:
+            assert "gate_mean" in record["diagnostics"] and "align_raw" in record and "align_chance" in record
