@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: set up, train GTC (paper's fusion, CPU protocol: preset gtc-cpu) on ML-100K-MM
+# The main job: set up, train GTC (preset gtc, patience 10) on ML-100K-MM
 # (MovieLens-100K + title/genre text + posters, features built offline on first use), and print the
 # test metrics at the best-validation epoch. Without ../shared/data/ml-100k it falls back to the
 # planted synthetic dataset. Extra arguments go to `gtcrec train` (e.g. --seeds 1 2 3, --config gtc-concat).
@@ -16,4 +16,4 @@ else
   echo "note: ../shared/data/ml-100k (with posters/) not found; training on the synthetic dataset instead" >&2
   dataset=synthetic
 fi
-exec .venv/bin/gtcrec train --config gtc-cpu --dataset "$dataset" --output-dir runs "$@"
+exec .venv/bin/gtcrec train --config gtc --patience 10 --dataset "$dataset" --output-dir runs "$@"
