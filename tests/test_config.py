@@ -104,3 +104,11 @@ def test_choice_options_list_their_choices():
         from gtcrec.models.gtc import GTCConfig
         from gtcrec.config import from_dict
         from_dict(GTCConfig, {"fusion": "sum"}, "model_params (gtc)")
+
+
+def test_shipped_presets_inherit_shipped_presets_whatever_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gtc").mkdir()  # a folder named like the parent preset
+    (tmp_path / "gtc-paper").write_text("model: lightgcn\n")  # and a stray file
+    cfg = build_config(load_yaml_config("gtc-wo-tc"))
+    assert cfg.model == "gtc" and cfg.model_params["tc_on"] == "generated"

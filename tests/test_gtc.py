@@ -119,11 +119,17 @@ def test_tc_trains_the_denoiser_only_when_it_aligns_generated_content(tc_on, rea
     assert any(g is not None and g.abs().sum() > 0 for g in grads) == reaches
 
 
-def test_detached_interaction_view_gets_no_alignment_gradient(small_synthetic):
-    model = gtc(small_synthetic, **PAPER, tc_detach_interaction=True)
+@pytest.mark.parametrize("tc_on", ["generated", "outputs"])
+def test_detached_interaction_view_gets_no_alignment_gradient(tc_on, small_synthetic):
+    # In the paper's wiring the users' ID embeddings also feed the content views: TC must not reach them there.
+    model = gtc(small_synthetic, **{**PAPER, "tc_on": tc_on}, tc_detach_interaction=True)
     model.loss_terms(*batch()).align.backward()
-    assert model.item_id.weight.grad is None or model.item_id.weight.grad.abs().sum() == 0
+    for table in (model.item_id, model.user_id):
+        assert table.weight.grad is None or table.weight.grad.abs().sum() == 0
     assert model.project["visual"].weight.grad.abs().sum() > 0  # the content side still learns
+    attached = gtc(small_synthetic, **{**PAPER, "tc_on": tc_on})
+    attached.loss_terms(*batch()).align.backward()
+    assert attached.user_id.weight.grad.abs().sum() > 0
 
 
 def test_two_evaluations_give_identical_rankings(small_synthetic):
@@ -272,6 +278,7 @@ def test_interaction_only_reduces_to_lightgcn_shape(small_synthetic):
     ({"tc_on": "everything"}, r"tc_on: expected one of .*got 'everything'"),
     ({"diffusion_space": "items"}, r"diffusion_space: expected one of .*got 'items'"),
     ({"generation_steps": 80}, "generation_steps=80: expected at most diffusion_steps=50"),
+    ({"tc_on": "generated", "partial_t": 50}, "partial_t=50: expected 0 <= partial_t < diffusion_steps=50"),
     ({"lambda_tc": float("nan")}, "lambda_tc=nan"),
     ({"tc_negatives": "n_squared"}, r"tc_max_items=1024 .* expected tc_max_items <= 256"),
 ])
@@ -334,3 +341,19 @@ def test_paper_wiring_beats_a_random_ranker(small_synthetic):
     valid = small_synthetic.valid
     rank = (scores[valid[:, 0]] > scores[valid[:, 0], valid[:, 1]][:, None]).sum(1)
     assert np.mean(rank < 20) > 2 * 20 / 200  # a random ranker hits 10 % of the time
+
+
+def test_options_are_checked_only_where_they_are_read(small_synthetic):
+    # T = 100 (the paper's lower bound) with DDIM needs no partial_t below it; no DDPM needs no sampler.
+    gtc(small_synthetic, diffusion_steps=100, partial_t=100, generation_steps=10)
+    gtc(small_synthetic, use_diffusion=False, diffusion_steps=20, generation_steps=50)
+    gtc(small_synthetic, generation="ancestral", diffusion_steps=30, generation_steps=50)
+
+
+def test_gate_temperature_is_capped_in_place_and_keeps_its_gradient(small_synthetic):
+    model = gtc(small_synthetic)
+    with torch.no_grad():
+        model.log_gate_temperature.fill_(10.0)  # above the cap of 100
+    model.loss(*batch())["loss"].backward()
+    assert model.log_gate_temperature.item() == pytest.approx(math.log(100.0))
+    assert model.log_gate_temperature.grad.abs().item() > 0

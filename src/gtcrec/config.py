@@ -203,9 +203,9 @@ def load_yaml_config(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[st
     (recursively) and the file's own values are merged over it, so presets state only what they change.
     """
     path = Path(name_or_path)
-    if not path.exists():
+    if not path.is_file():
         path = PRESETS_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
+    if not path.is_file():
         presets = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
         raise ConfigError(f"config {name_or_path!r}: no such file and no such preset (presets: {presets})")
     with open(path) as fh:
@@ -219,8 +219,14 @@ def load_yaml_config(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[st
         raise ConfigError(f"{path}: {INHERITS_KEY}: expected a preset name or a file path, got {parent!r}")
     if str(path.resolve()) in _chain:
         raise ConfigError(f"{path}: {INHERITS_KEY}: {parent!r} leads back to this file")
-    beside = path.parent / parent  # a file named relative to the inheriting file
-    base = load_yaml_config(str(beside) if beside.is_file() else parent, _chain + (str(path.resolve()),))
+    # A file beside the inheriting one, else a shipped preset, else a path from the working directory;
+    # a shipped preset never inherits from whatever happens to lie in the working directory.
+    beside = path.parent / parent
+    if beside.is_file():
+        parent = str(beside)
+    elif (PRESETS_DIR / f"{parent}.yaml").is_file():
+        parent = str(PRESETS_DIR / f"{parent}.yaml")
+    base = load_yaml_config(parent, _chain + (str(path.resolve()),))
     return deep_merge(base, raw)
 
 

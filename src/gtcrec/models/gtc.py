@@ -138,11 +138,14 @@ class GTCConfig:
                 raise ValueError(f"GTC option {name}={value}: expected >= 1")
         if self.n_layers < 0:
             raise ValueError(f"GTC option n_layers={self.n_layers}: expected >= 0")
-        if self.generation_steps > self.diffusion_steps:
+        # Checked only where the option is read, so that e.g. T = 100 with DDIM needs no partial_t.
+        if self.use_diffusion and self.generation == "ddim" and self.generation_steps > self.diffusion_steps:
             raise ValueError(f"GTC option generation_steps={self.generation_steps}: expected at most "
                              f"diffusion_steps={self.diffusion_steps}")
-        if not 0 <= self.partial_t < self.diffusion_steps:
-            raise ValueError(f"GTC option partial_t={self.partial_t}: expected 0 <= partial_t < diffusion_steps")
+        uses_partial_t = self.generation == "partial" or (self.tc_on == "generated" and self.alignment != "none")
+        if self.use_diffusion and uses_partial_t and not 0 <= self.partial_t < self.diffusion_steps:
+            raise ValueError(f"GTC option partial_t={self.partial_t}: expected 0 <= partial_t < "
+                             f"diffusion_steps={self.diffusion_steps}")
         if self.tc_max_items < 2:
             raise ValueError(f"GTC option tc_max_items={self.tc_max_items}: expected >= 2")
         for name in ("reg_weight", "lambda_diff", "lambda_tc"):
@@ -304,8 +307,12 @@ class GTC(Recommender):
         out = lightgcn_propagate(self.adjacency, ego, self.config.n_layers)
         return out[: self.n_users], out[self.n_users:]
 
-    def encode(self, generated: dict[str, torch.Tensor] | None) -> GTCEncoding:
-        """One pass of every encoder; ``generated`` (from :meth:`generated`) enters the views, None leaves it out."""
+    def encode(self, generated: dict[str, torch.Tensor] | None, *, detach_user_id: bool = False) -> GTCEncoding:
+        """One pass of every encoder; ``generated`` (from :meth:`generated`) enters the views, None leaves it out.
+
+        ``detach_user_id``: the content LightGCNs read a detached copy of the users' ID embeddings (with
+        ``user_content_input: id``), so that a loss on the content views cannot move the interaction view.
+        """
         cfg = self.config
         in_views = cfg.diffusion_space == "views"
         user_int, item_int = self.encode_interaction()
@@ -316,7 +323,10 @@ class GTC(Recommender):
             item_in = inputs[m]
             if generated is not None and not in_views:
                 item_in = item_in + self.generated_weight[m] * generated[m]
-            user_in = self.user_id.weight if cfg.user_content_input == "id" else self.user_content[m].weight
+            if cfg.user_content_input == "id":
+                user_in = self.user_id.weight.detach() if detach_user_id else self.user_id.weight
+            else:
+                user_in = self.user_content[m].weight
             out = lightgcn_propagate(self.adjacency, torch.cat([user_in, item_in]), cfg.n_layers)
             targets[m] = out if in_views else inputs[m]
             if generated is not None and in_views:
@@ -447,6 +457,10 @@ class GTC(Recommender):
                        "generated": lambda: enc.condition[rows]}[cfg.tc_on]()
         if cfg.tc_detach_interaction:
             interaction = interaction.detach()
+            if cfg.user_content_input == "id" and cfg.tc_on != "inputs":
+                # The content views propagate the users' ID embeddings too: rebuild them from a detached copy,
+                # or TC would still move the interaction view through them.
+                enc = self.encode(self.generated() if self.diffuses else None, detach_user_id=True)
         content = []
         for m in self.modalities:
             if cfg.tc_on == "inputs":
@@ -490,7 +504,7 @@ class GTC(Recommender):
             enc = self.encode(self.generated())
             out: dict[str, float] = {}
             if self.alignment is not None:
-                out["tc_logit_scale"] = float(self.alignment.logit_scale())
+                out["tc_logit_scale"] = float(self.alignment.logit_scale())  # before tc_mip_scaling's factor
             if self.diffuses:
                 out.update({f"generated_weight_{m}": float(w) for m, w in self.generated_weight.items()})
             if self.gates:
@@ -508,8 +522,10 @@ class GTC(Recommender):
     def score_shares(self, enc: GTCEncoding, sample: int = 1024) -> dict[str, float]:
         """Each part's share of the score variance over a fixed sample of (user, item) pairs.
 
-        Parts: the interaction view; the gated content term (gate fusion); each content view (when the
-        fused representation carries it). Shares are variances of each part's scores, normalised to sum 1.
+        Parts: the interaction view; the gated content term (gate fusion; with its cross terms with the
+        interaction view); each content view (when the fused representation carries it). Shares are the
+        variances of each part's scores normalised to sum 1, covariances ignored: a rough guide, not a
+        decomposition.
         """
         if not self.modalities:
             return {}
