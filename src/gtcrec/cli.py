@@ -157,6 +157,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_ids(path: str) -> list[str]:
+    """One id per line (blank lines and a header named user/user_id are skipped)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", path=path) from None
+    ids = [line.strip() for line in lines if line.strip()]
+    if ids and ids[0].lower() in ("user", "user_id", "userid"):
+        ids = ids[1:]
+    if not ids:
+        raise DataError("no user ids in the file", path=path)
+    return ids
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from .serving import load
+    from .serving.output import write_recommendations
+
+    chosen = sum(x is not None and x is not False for x in (args.users, args.users_file, args.all or None))
+    if chosen != 1:
+        raise ConfigError("recommend: give exactly one of --users, --users-file, --all")
+    if args.k < 1:
+        raise ConfigError(f"--k {args.k}: expected a positive integer")
+    recommender = load(args.run_dir, device=args.device)
+    users = None if args.all else (args.users or _read_ids(args.users_file))
+    if users is not None:
+        recommender.users.to_internal(users)  # unknown ids are named before anything is written
+    batches = recommender.iter_recommend(users, args.k, exclude_seen=not args.include_seen,
+                                         batch_size=args.batch_size)
+    rows = write_recommendations(batches, args.out)
+    print(f"wrote {rows} rows (user, rank, item, score) to {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .serving import load
+
+    folder = load(args.run_dir, device=args.device).export(args.out, overwrite=args.overwrite)
+    print(f"wrote {folder} (embeddings.safetensors, user_ids.tsv, item_ids.tsv, manifest.json)")
+    return 0
+
+
 def cmd_data_stats(args: argparse.Namespace) -> int:
     from .data import dataset_stats, format_stats, load_dataset
 
@@ -297,6 +339,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("recommend", help="top-k items for users of a trained run, to CSV or Parquet",
+                       description="Loads the run's best-validation model, computes its representations once, "
+                                   "and writes one row per (user, rank): user, rank, item, score, with the "
+                                   "dataset's original ids. Users are streamed in batches (bounded memory).")
+    p.add_argument("run_dir", help="run folder (lowest seed) or seed folder")
+    p.add_argument("--k", type=int, default=20, help="items per user (default 20)")
+    p.add_argument("--users", nargs="+", help="original user ids")
+    p.add_argument("--users-file", help="a file of user ids, one per line")
+    p.add_argument("--all", action="store_true", help="every user of the run")
+    p.add_argument("--out", required=True, help="output file: .csv, .tsv or .parquet (needs gtcrec[parquet])")
+    p.add_argument("--include-seen", action="store_true", help="keep the users' training items (default: removed)")
+    p.add_argument("--batch-size", type=int, default=1024, help="users scored at once (default 1024)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("export", help="user and item matrices, id maps and a manifest, readable without gtcrec")
+    p.add_argument("run_dir", help="run folder (lowest seed) or seed folder")
+    p.add_argument("--out", required=True, help="a new (or empty) folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_export)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("stats", help="users, items, interactions, sparsity, splits, degrees")

@@ -146,6 +146,20 @@ def build_ml100k_mm(cache: Path | None = None, progress: bool = True) -> Path:
     return out
 
 
+def dataset_folder(name_or_path: str) -> Path | None:
+    """The folder a dataset is read from (built first if it is a built-in); None for in-memory data."""
+    if name_or_path == "synthetic":
+        return None
+    if name_or_path == "ml-100k":
+        return build_ml100k()
+    if name_or_path == "ml-100k-mm":
+        return build_ml100k_mm()
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    return find_shared(name_or_path)
+
+
 def load_dataset(name_or_path: str, modalities: list[str] | None = None) -> InteractionData:
     """Load a dataset by folder path, built-in name, or name of a folder in :func:`data_dirs`."""
     if name_or_path == "synthetic":

@@ -1,0 +1,211 @@
+"""A trained run, frozen for inference: recommend, score, similar items, export.
+
+``gtcrec.load(run_dir)`` rebuilds the run's model from its config and best-validation weights, computes
+the user and item representations once, and answers every call from them. Ids are the dataset's original
+ids (its id maps), or the internal ids as strings where the dataset has none.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.dataset import InteractionData
+from ..data.errors import DataError
+from ..data.sources import dataset_folder
+from ..evaluation.ranking import CSRRows
+from ..models.base import Recommender
+from .idmap import IdMap
+from .retrieval import exact_top_k
+
+EXPORT_FORMAT = "gtcrec-embeddings/1"
+
+
+@dataclass
+class TopK:
+    """Top-k items per user, best first. ``scores`` is -inf where fewer than k items were left to rank."""
+
+    users: np.ndarray  # (n,) original user ids
+    items: np.ndarray  # (n, k) original item ids
+    scores: np.ndarray  # (n, k) float32
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long form: one row per (user, rank) with columns user, rank (1 = best), item, score."""
+        n, k = self.items.shape
+        frame = pd.DataFrame({"user": np.repeat(self.users, k), "rank": np.tile(np.arange(1, k + 1), n),
+                              "item": self.items.reshape(-1), "score": self.scores.reshape(-1)})
+        return frame[np.isfinite(frame["score"].to_numpy())].reset_index(drop=True)
+
+    @staticmethod
+    def empty_frame() -> pd.DataFrame:
+        return pd.DataFrame({"user": [], "rank": [], "item": [], "score": []})
+
+    def for_user(self, user) -> list[tuple[str, float]]:
+        row = int(np.flatnonzero(self.users == str(user))[0])
+        return [(i, float(s)) for i, s in zip(self.items[row], self.scores[row]) if np.isfinite(s)]
+
+
+class TrainedRecommender:
+    """Inference over one trained model: representations computed once, at construction."""
+
+    def __init__(self, model: Recommender, data: InteractionData, *, users: IdMap, items: IdMap,
+                 device: torch.device | str = "cpu", run_dir: Path | None = None, model_name: str | None = None):
+        if len(users) != data.n_users or len(items) != data.n_items:
+            raise DataError(f"id maps cover {len(users)} users and {len(items)} items; the run has "
+                            f"{data.n_users} and {data.n_items}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        with torch.no_grad():
+            user_reps, item_reps = self.model.representations()
+        self.user_reps, self.item_reps = user_reps.contiguous(), item_reps.contiguous()
+        self.users, self.items = users, items
+        self.seen = CSRRows(data.csr("train"), self.device)  # what exclude_seen removes: the training items
+        self._train_counts = np.asarray(data.csr("train").sum(axis=0)).ravel()
+        self.run_dir = run_dir
+        self.model_name = model_name or getattr(model, "name", type(model).__name__)
+        self.dataset_name = data.name
+
+    @property
+    def n_users(self) -> int:
+        return self.user_reps.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.item_reps.shape[0]
+
+    def _score(self, user_reps: torch.Tensor, item_reps: torch.Tensor) -> torch.Tensor:
+        return self.model.score(user_reps, item_reps)
+
+    # --- recommendations -----------------------------------------------------------------------
+    def iter_recommend(self, users: Iterable | None = None, k: int = 20, *, exclude_seen: bool = True,
+                       batch_size: int = 1024, item_batch: int = 1 << 16) -> Iterator[TopK]:
+        """:meth:`recommend` in batches of ``batch_size`` users, for streaming many users in bounded memory."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        index = (torch.arange(self.n_users) if users is None
+                 else torch.from_numpy(self.users.to_internal(users)))
+        index = index.to(self.device)
+        for rows, top_items, top_scores in exact_top_k(
+                self.user_reps, self.item_reps, index, int(k), exclude=self.seen if exclude_seen else None,
+                score=self._score, user_batch=batch_size, item_batch=item_batch):
+            yield TopK(self.users.to_original(rows.cpu().numpy()), self.items.to_original(top_items.cpu().numpy()),
+                       top_scores.cpu().numpy().astype(np.float32))
+
+    def recommend(self, users: Iterable | str | int | None = None, k: int = 20, *, exclude_seen: bool = True) -> TopK:
+        """Top-``k`` items for each of ``users`` (original ids; None: every user), best first.
+
+        ``exclude_seen`` removes each user's training items, as the evaluator does.
+        """
+        if isinstance(users, (str, int, np.integer)):
+            users = [users]
+        parts = list(self.iter_recommend(users, k, exclude_seen=exclude_seen))
+        if not parts:
+            width = min(int(k), self.n_items)
+            return TopK(np.empty(0, dtype=object), np.empty((0, width), dtype=object), np.empty((0, width), np.float32))
+        return TopK(np.concatenate([p.users for p in parts]), np.concatenate([p.items for p in parts]),
+                    np.concatenate([p.scores for p in parts]))
+
+    def score(self, user, items: Iterable) -> np.ndarray:
+        """The model's scores of ``items`` (original ids) for one ``user``."""
+        u = torch.from_numpy(self.users.to_internal([user])).to(self.device)
+        i = torch.from_numpy(self.items.to_internal(items)).to(self.device)
+        with torch.no_grad():
+            return self._score(self.user_reps[u], self.item_reps[i])[0].cpu().numpy().astype(np.float32)
+
+    def similar_items(self, item, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` items whose representations are closest in cosine to ``item``'s (itself excluded)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        index = int(self.items.to_internal([item])[0])
+        unit = torch.nn.functional.normalize(self.item_reps, dim=1)
+        with torch.no_grad():
+            sims = unit @ unit[index]
+        sims[index] = float("-inf")
+        top = torch.topk(sims, min(int(k), self.n_items - 1))
+        return [(str(self.items.originals[i]), float(s)) for i, s in zip(top.indices.tolist(), top.values.tolist())]
+
+    def popular_items(self, k: int = 20) -> list[tuple[str, int]]:
+        """The ``k`` items with the most training interactions (a fallback for users the run does not know)."""
+        order = np.argsort(-self._train_counts, kind="stable")[:k]
+        return [(str(self.items.originals[i]), int(self._train_counts[i])) for i in order]
+
+    # --- export --------------------------------------------------------------------------------
+    def export(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write user and item matrices, id maps, training items and a manifest, readable without gtcrec.
+
+        * ``embeddings.safetensors``: ``user`` (n_users, d) and ``item`` (n_items, d), float32;
+          ``seen_indptr`` / ``seen_indices``: the training items per user, as CSR arrays (int64);
+        * ``user_ids.tsv`` / ``item_ids.tsv``: row ``i`` holds the original id of internal id ``i``;
+        * ``manifest.json``: format, model, dataset, sizes, and how to score (``dot``: user · item).
+
+        ``safetensors.numpy.load_file`` reads the matrices with numpy alone. The folder is built beside
+        its destination and renamed into place, so a failed export leaves nothing half-written.
+        """
+        from safetensors.numpy import save_file
+
+        if type(self.model).score is not Recommender.score:
+            raise NotImplementedError(f"{self.model_name} does not score by dot product; its export is not defined")
+        folder = Path(folder)
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            if not overwrite:
+                raise DataError("exists and is not empty; choose a new folder or pass overwrite", path=str(folder))
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        try:
+            save_file({"user": self.user_reps.float().cpu().numpy(), "item": self.item_reps.float().cpu().numpy(),
+                       "seen_indptr": self.seen.indptr.cpu().numpy(), "seen_indices": self.seen.indices.cpu().numpy()},
+                      str(tmp / "embeddings.safetensors"))
+            for name, ids in (("user_ids.tsv", self.users), ("item_ids.tsv", self.items)):
+                pd.DataFrame({"index": np.arange(len(ids)), "id": ids.originals}).to_csv(tmp / name, sep="\t",
+                                                                                       index=False)
+            manifest = {"format": EXPORT_FORMAT, "model": self.model_name, "dataset": self.dataset_name,
+                        "run": str(self.run_dir) if self.run_dir else None, "n_users": self.n_users,
+                        "n_items": self.n_items, "dim": int(self.item_reps.shape[1]), "score": "dot",
+                        "seen": "training items (CSR seen_indptr/seen_indices)",
+                        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            for path in tmp.iterdir():  # files respect the umask, not mkdtemp's 0700
+                os.chmod(path, 0o666 & ~_umask())
+            os.chmod(tmp, 0o777 & ~_umask())
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None = None) -> TrainedRecommender:
+    """A saved run's best-validation model, frozen for inference (representations computed once).
+
+    ``run_dir`` is a run folder (its lowest-numbered seed is used) or a seed folder. ``dataset`` overrides
+    where the data is read from (for a run trained on another machine).
+    """
+    from ..train.run import load_trained_run
+    from ..train.seeding import resolve_device
+
+    seed_dir, config, data, model = load_trained_run(run_dir, device=device, dataset=dataset)
+    folder = dataset_folder(dataset or config.data.dataset)
+    users = IdMap.from_folder(folder, "user", data.n_users)
+    items = IdMap.from_folder(folder, "item", data.n_items)
+    return TrainedRecommender(model, data, users=users, items=items, device=resolve_device(device or config.train.device),
+                              run_dir=seed_dir, model_name=config.model)

@@ -1,0 +1,152 @@
+"""Using a trained run: gtcrec.load, recommend, score, similar items, export, and the CLI commands."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import gtcrec
+from gtcrec.cli import main
+from gtcrec.config import build_config
+from gtcrec.data import SyntheticConfig, import_interactions, make_synthetic, write_mmrec
+from gtcrec.evaluation import Evaluator
+from gtcrec.evaluation.evaluator import model_scorer
+from gtcrec.evaluation.ranking import CSRRows
+from gtcrec.serving import UnknownIdError, exact_top_k
+from gtcrec.train import train
+
+
+@pytest.fixture(scope="module")
+def imported_run(tmp_path_factory):
+    """LightGCN trained briefly on an imported log whose ids are strings ("u17", "item-3")."""
+    root = tmp_path_factory.mktemp("serving")
+    data = make_synthetic(SyntheticConfig(n_users=120, n_items=80, seed=2))
+    pairs = np.concatenate([data.train, data.valid, data.test])
+    pd.DataFrame({"user": [f"u{u}" for u in pairs[:, 0]], "item": [f"item-{i}" for i in pairs[:, 1]]}).to_csv(
+        root / "log.csv", index=False)
+    folder = root / "dataset"
+    import_interactions(root / "log.csv", folder, user_col="user", item_col="item", kcore=1)
+    config = build_config({"model": "lightgcn", "data": {"dataset": str(folder)}, "seeds": [0],
+                           "output_dir": str(root / "runs"), "name": "lg",
+                           "train": {"epochs": 3, "batch_size": 256, "lr": 0.01, "progress": False}})
+    result = train(config)
+    return root, folder, result.run_dir
+
+
+@pytest.fixture(scope="module")
+def gtc_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving-gtc")
+    folder = write_mmrec(make_synthetic(SyntheticConfig(n_users=100, n_items=70, seed=4)), root / "syn")
+    params = {"diffusion_steps": 20, "generation_steps": 2, "denoiser_hidden": [16], "partial_t": 5}
+    config = build_config({"model": "gtc", "model_params": params, "data": {"dataset": str(folder)}, "seeds": [0],
+                           "output_dir": str(root / "runs"), "name": "gtc",
+                           "train": {"epochs": 2, "batch_size": 256, "lr": 0.01, "progress": False}})
+    return train(config).run_dir
+
+
+def test_recommend_equals_the_evaluators_top_k(imported_run, gtc_run):
+    for run in (imported_run[2], gtc_run):
+        recommender = gtcrec.load(run)
+        from gtcrec.train.run import load_trained_run
+
+        _, _, data, model = load_trained_run(run, device="cpu")
+        evaluator = Evaluator(data, "valid", ks=[10])
+        for batch in evaluator.top_k_batches(model_scorer(model), 10):
+            users = recommender.users.to_original(batch.users.numpy())
+            top = recommender.recommend(users, 10)
+            assert np.array_equal(top.users, users)
+            assert np.array_equal(top.items, recommender.items.to_original(batch.items.numpy()))
+
+
+def test_original_ids_round_trip_and_seen_items_are_removed(imported_run):
+    root, folder, run = imported_run
+    recommender = gtcrec.load(run)
+    log = pd.read_csv(root / "log.csv", dtype=str)
+    top = recommender.recommend(["u5", "u17"], k=15)
+    assert list(top.users) == ["u5", "u17"]
+    assert set(top.items.reshape(-1)) <= set(log["item"])
+    inter = pd.read_csv(folder / "dataset.inter", sep="\t")
+    for user in ("u5", "u17"):
+        internal = recommender.users.to_internal([user])[0]
+        train_items = inter[(inter.userID == internal) & (inter.x_label == 0)].itemID.to_numpy()
+        seen = set(recommender.items.to_original(train_items))
+        assert seen and not seen & {item for item, _ in top.for_user(user)}
+    with_seen = recommender.recommend("u5", k=recommender.n_items, exclude_seen=False)
+    assert len(with_seen.for_user("u5")) == recommender.n_items
+    with pytest.raises(UnknownIdError, match="unknown user id 'nobody'"):
+        recommender.recommend(["u5", "nobody"])
+
+
+def test_score_and_similar_items(imported_run):
+    recommender = gtcrec.load(imported_run[2])
+    top = recommender.recommend("u3", k=5, exclude_seen=False)
+    scores = recommender.score("u3", top.items[0])
+    assert np.allclose(scores, top.scores[0], atol=1e-5)
+    similar = recommender.similar_items("item-4", k=5)
+    assert len(similar) == 5 and "item-4" not in [i for i, _ in similar]
+    assert [s for _, s in similar] == sorted((s for _, s in similar), reverse=True)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        recommender.recommend("u3", k=0)
+
+
+def test_export_is_readable_with_numpy_alone(imported_run, tmp_path):
+    from safetensors.numpy import load_file
+
+    recommender = gtcrec.load(imported_run[2])
+    folder = recommender.export(tmp_path / "export")
+    tensors = load_file(str(folder / "embeddings.safetensors"))
+    user_ids = pd.read_csv(folder / "user_ids.tsv", sep="\t", dtype=str)["id"].to_numpy()
+    item_ids = pd.read_csv(folder / "item_ids.tsv", sep="\t", dtype=str)["id"].to_numpy()
+    u = int(np.flatnonzero(user_ids == "u9")[0])
+    scores = tensors["item"] @ tensors["user"][u]
+    seen = tensors["seen_indices"][tensors["seen_indptr"][u]:tensors["seen_indptr"][u + 1]]
+    scores[seen] = -np.inf
+    expected = recommender.recommend("u9", k=10).items[0]
+    assert list(item_ids[np.argsort(-scores, kind="stable")[:10]]) == list(expected)
+    with pytest.raises(Exception, match="not empty"):
+        recommender.export(folder)
+
+
+def test_chunked_retrieval_equals_one_full_ranking():
+    torch.manual_seed(0)
+    users, items = torch.randn(50, 8), torch.randn(333, 8)
+    exclude = CSRRows(__import__("scipy.sparse", fromlist=["random"]).random(50, 333, density=0.1, format="csr",
+                                                                            random_state=0))
+    whole = list(exact_top_k(users, items, torch.arange(50), 20, exclude=exclude, item_batch=10_000))
+    chunked = list(exact_top_k(users, items, torch.arange(50), 20, exclude=exclude, user_batch=7, item_batch=31))
+    assert torch.equal(whole[0][1], torch.cat([c[1] for c in chunked]))
+    scores = users @ items.T
+    pos, cols = exclude.gather(torch.arange(50))
+    scores[pos, cols] = float("-inf")
+    assert torch.equal(whole[0][1], torch.topk(scores, 20, dim=1).indices)
+
+
+def test_cli_recommend_and_export(imported_run, tmp_path, capsys):
+    run = imported_run[2]
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", run, "--users", "u1", "u2", "--k", "7", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, dtype={"user": str, "item": str})
+    assert list(frame.columns) == ["user", "rank", "item", "score"]
+    assert len(frame) == 14 and set(frame.user) == {"u1", "u2"} and frame["rank"].max() == 7
+    parquet = tmp_path / "all.parquet"
+    assert main(["recommend", run, "--all", "--k", "3", "--batch-size", "16", "--out", str(parquet)]) == 0
+    assert len(pd.read_parquet(parquet)) == 3 * gtcrec.load(run).n_users
+    assert main(["export", run, "--out", str(tmp_path / "exp")]) == 0
+    assert (tmp_path / "exp" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--users", "ghost"], "unknown user id 'ghost'"),
+    (["--users", "u1", "--k", "0"], "--k 0: expected a positive integer"),
+    (["--all", "--users", "u1"], "exactly one of --users, --users-file, --all"),
+    (["--users", "u1", "--out-suffix", ".xlsx"], "unknown output format '.xlsx'"),
+])
+def test_cli_recommend_errors_are_one_line(argv, message, imported_run, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    if "--out-suffix" in argv:
+        out = tmp_path / f"r{argv[-1]}"
+        argv = argv[:-2]
+    assert main(["recommend", imported_run[2], *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
