@@ -101,8 +101,8 @@ def test_inheritance_cycles_and_bad_parents_are_named(tmp_path):
 def test_choice_options_list_their_choices():
     with pytest.raises(ConfigError, match=r"model_params \(gtc\)\.fusion: expected one of \['gate', 'concat'\], "
                                           r"got 'sum'"):
-        from gtcrec.models.gtc import GTCConfig
         from gtcrec.config import from_dict
+        from gtcrec.models.gtc import GTCConfig
         from_dict(GTCConfig, {"fusion": "sum"}, "model_params (gtc)")
 
 

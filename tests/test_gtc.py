@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from gtcrec.config import PRESETS_DIR, ConfigError, TrainConfig, build_config, load_yaml_config
+from gtcrec.config import (
+    PRESETS_DIR,
+    ConfigError,
+    TrainConfig,
+    build_config,
+    load_yaml_config,
+)
 from gtcrec.data import InteractionData, SyntheticConfig, make_synthetic
 from gtcrec.diffusion import NoiseSchedule
 from gtcrec.models import ModelInputs, build_model
@@ -99,7 +105,7 @@ def test_denoisers_are_registered_saved_and_counted(small_synthetic):
     n_own = sum(p.numel() for p in model.parameters())
     n_shared = sum(p.numel() for p in shared.parameters())
     assert n_shared < n_own
-    assert not any(k.startswith("schedule.") or k.startswith("generated_content_") for k in keys)  # derived, not state
+    assert not any(k.startswith(("schedule.", "generated_content_")) for k in keys)  # derived, not state
 
 
 def test_denoiser_is_trained_by_the_optimizer(small_synthetic):

@@ -8,7 +8,12 @@ import torch
 import gtcrec
 from gtcrec.cli import main
 from gtcrec.config import build_config
-from gtcrec.data import SyntheticConfig, import_interactions, make_synthetic, write_mmrec
+from gtcrec.data import (
+    SyntheticConfig,
+    import_interactions,
+    make_synthetic,
+    write_mmrec,
+)
 from gtcrec.evaluation import Evaluator
 from gtcrec.evaluation.evaluator import model_scorer
 from gtcrec.evaluation.ranking import CSRRows

@@ -30,7 +30,7 @@ MAX_N_SQUARED_LOGITS = 2 ** 24
 
 def max_n_squared_rows(n_views: int) -> int:
     """The largest n for which ``negatives="n_squared"`` over ``n_views`` views stays within the logit budget."""
-    n = int(round(MAX_N_SQUARED_LOGITS ** (1.0 / n_views)))
+    n = round(MAX_N_SQUARED_LOGITS ** (1.0 / n_views))
     while n ** n_views > MAX_N_SQUARED_LOGITS:
         n -= 1
     return n

@@ -47,7 +47,13 @@ from ..graph import (
     to_torch_sparse,
     user_cooccurrence_graph,
 )
-from .alignment import MIPScaling, PairwiseInfoNCELoss, TCNegatives, TotalCorrelationLoss, max_n_squared_rows
+from .alignment import (
+    MIPScaling,
+    PairwiseInfoNCELoss,
+    TCNegatives,
+    TotalCorrelationLoss,
+    max_n_squared_rows,
+)
 from .base import (
     ModelInputs,
     Recommender,

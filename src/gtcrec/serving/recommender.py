@@ -158,9 +158,8 @@ class TrainedRecommender:
         if type(self.model).score is not Recommender.score:
             raise NotImplementedError(f"{self.model_name} does not score by dot product; its export is not defined")
         folder = Path(folder)
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            if not overwrite:
-                raise DataError("exists and is not empty; choose a new folder or pass overwrite", path=str(folder))
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not overwrite:
+            raise DataError("exists and is not empty; choose a new folder or pass overwrite", path=str(folder))
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
         try:
