@@ -199,6 +199,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serving import load
+
+    if args.max_batch < 1:
+        raise ConfigError(f"--max-batch {args.max_batch}: expected a positive integer")
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port}: expected 1..65535")
+    from .serving.http import serve  # before loading the run: a missing extra is named at once
+
+    recommender = load(args.run_dir, device=args.device)
+    if args.host not in LOOPBACK_HOSTS:
+        logging.getLogger("gtcrec").warning("serving on %s: reachable from other machines", args.host)
+    print(f"serving {recommender.model_name} ({recommender.n_users} users, {recommender.n_items} items) on "
+          f"http://{args.host}:{args.port} (API docs: /docs)", flush=True)
+    serve(recommender, host=args.host, port=args.port, max_batch=args.max_batch)
+    return 0
+
+
 def cmd_data_stats(args: argparse.Namespace) -> int:
     from .data import dataset_stats, format_stats, load_dataset
 
@@ -361,6 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="serve a trained run over HTTP (needs gtcrec[serve])",
+                       description="FastAPI + uvicorn: /health, /users/{id}/recommendations, /recommendations, "
+                                   "/score, /items/{id}/similar; OpenAPI docs at /docs.")
+    p.add_argument("run_dir", help="run folder (lowest seed) or seed folder")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="default 8000")
+    p.add_argument("--max-batch", type=int, default=1000, help="most users per POST /recommendations (default 1000)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_serve)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("stats", help="users, items, interactions, sparsity, splits, degrees")

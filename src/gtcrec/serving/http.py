@@ -1,0 +1,130 @@
+"""HTTP serving of a trained run (FastAPI; ``pip install 'gtcrec[serve]'``).
+
+Endpoints (OpenAPI docs at ``/docs``):
+* ``GET /health``: the run, model, dataset and sizes;
+* ``GET /users/{user}/recommendations?k=``: top-k for one user. A user the run does not know gets the
+  most popular training items instead, with ``"fallback": "popular"`` (known users: ``null``);
+* ``POST /recommendations`` ``{"users": [...], "k": 20}``: many users at once (at most ``max_batch``);
+* ``POST /score`` ``{"user": ..., "items": [...]}``: the model's scores;
+* ``GET /items/{item}/similar?k=``: the items closest in representation (cosine).
+
+Every bad request gets a 4xx whose ``detail`` names the field and what was expected; ids are the
+dataset's original ids, as strings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from ..data.errors import DataError
+from .idmap import UnknownIdError
+from .recommender import TrainedRecommender
+
+try:
+    from fastapi import FastAPI, HTTPException, Path, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field
+except ImportError as exc:  # the serving stack is an optional extra
+    raise DataError("serving over HTTP needs FastAPI and uvicorn: pip install 'gtcrec[serve]'") from exc
+
+MAX_K = 1000
+MAX_BATCH = 1000
+
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RecommendationsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    users: list[Id] = Field(min_length=1, description="original user ids")
+    k: int = Field(20, ge=1, le=MAX_K, description="items per user")
+    exclude_seen: bool = True
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: Id
+    items: list[Id] = Field(min_length=1, max_length=100_000)
+
+
+class Item(BaseModel):
+    item: str
+    score: float
+
+
+class UserRecommendations(BaseModel):
+    user: str
+    items: list[Item]
+    fallback: str | None = Field(None, description='"popular" when the user is unknown to the run')
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path"))
+    return f"{where or 'request'}: {error.get('msg', 'invalid')}"
+
+
+def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH) -> FastAPI:
+    app = FastAPI(title="gtcrec", version="1", description=f"{recommender.model_name} on {recommender.dataset_name}")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # one readable sentence per problem, each naming its field (FastAPI's own 422 body is nested)
+        return JSONResponse(status_code=422, content={"detail": "; ".join(_describe(e) for e in exc.errors())})
+
+    def recommendations_for(users: list[str], k: int, exclude_seen: bool) -> list[UserRecommendations]:
+        known = [u for u in users if recommender.users.contains(u)]
+        top = recommender.recommend(known, k, exclude_seen=exclude_seen) if known else None
+        popular = None
+        out = []
+        for user in users:
+            if recommender.users.contains(user):
+                items = [Item(item=i, score=s) for i, s in top.for_user(user)]
+                out.append(UserRecommendations(user=user, items=items))
+            else:
+                popular = popular or recommender.popular_items(k)
+                out.append(UserRecommendations(user=user, items=[Item(item=i, score=float(c)) for i, c in popular],
+                                               fallback="popular"))
+        return out
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": recommender.model_name, "dataset": recommender.dataset_name,
+                "run": str(recommender.run_dir) if recommender.run_dir else None,
+                "users": recommender.n_users, "items": recommender.n_items}
+
+    @app.get("/users/{user}/recommendations", response_model=UserRecommendations)
+    def user_recommendations(user: Annotated[str, Path(min_length=1, max_length=256)],
+                             k: Annotated[int, Query(ge=1, le=MAX_K)] = 20,
+                             exclude_seen: bool = True) -> UserRecommendations:
+        return recommendations_for([user], k, exclude_seen)[0]
+
+    @app.post("/recommendations", response_model=list[UserRecommendations])
+    def many_recommendations(request: RecommendationsRequest) -> list[UserRecommendations]:
+        if len(request.users) > max_batch:
+            raise HTTPException(413, f"users: {len(request.users)} ids; expected at most {max_batch} per request")
+        return recommendations_for(request.users, request.k, request.exclude_seen)
+
+    @app.post("/score", response_model=list[Item])
+    def score(request: ScoreRequest) -> list[Item]:
+        try:
+            values = recommender.score(request.user, request.items)
+        except UnknownIdError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return [Item(item=i, score=float(s)) for i, s in zip(request.items, values)]
+
+    @app.get("/items/{item}/similar", response_model=list[Item])
+    def similar(item: Annotated[str, Path(min_length=1, max_length=256)],
+                k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> list[Item]:
+        try:
+            return [Item(item=i, score=s) for i, s in recommender.similar_items(item, k)]
+        except UnknownIdError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    return app
+
+
+def serve(recommender: TrainedRecommender, *, host: str = "127.0.0.1", port: int = 8000,
+          max_batch: int = MAX_BATCH) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(recommender, max_batch=max_batch), host=host, port=port, log_level="warning")
