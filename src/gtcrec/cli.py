@@ -204,12 +204,12 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serving import load
+    from .serving.http import serve  # before loading the run: a missing extra is named at once
 
     if args.max_batch < 1:
         raise ConfigError(f"--max-batch {args.max_batch}: expected a positive integer")
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: expected 1..65535")
-    from .serving.http import serve  # before loading the run: a missing extra is named at once
 
     recommender = load(args.run_dir, device=args.device)
     if args.host not in LOOPBACK_HOSTS:
