@@ -203,8 +203,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # serving.http first: a missing extra is named before the run is loaded
     from .serving import load
-    from .serving.http import serve  # before loading the run: a missing extra is named at once
+    from .serving.http import serve
 
     if args.max_batch < 1:
         raise ConfigError(f"--max-batch {args.max_batch}: expected a positive integer")
