@@ -203,7 +203,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    # serving.http first: a missing extra is named before the run is loaded
+    # both imported before the run is loaded, so that a missing extra is named at once
     from .serving import load
     from .serving.http import serve
 
