@@ -155,3 +155,17 @@ def test_cli_recommend_errors_are_one_line(argv, message, imported_run, tmp_path
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_ann_retrieval_finds_the_exact_top_k_on_a_small_catalogue(imported_run):
+    pytest.importorskip("faiss", reason="needs gtcrec[ann]")
+    recommender = gtcrec.load(imported_run[2])
+    exact = recommender.recommend(None, k=10)
+    approx = recommender.recommend(None, k=10, method="ann")
+    assert np.array_equal(exact.users, approx.users)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact.items, approx.items)])
+    assert overlap > 0.95  # HNSW over 80 items is nearly exact
+    for user, row, scores in zip(approx.users, approx.items, approx.scores):  # no training item comes back
+        internal = recommender.users.to_internal([user])[0]
+        train_items = set(recommender.items.to_original(recommender._train_csr[internal].indices))
+        assert not train_items & set(row[np.isfinite(scores)])

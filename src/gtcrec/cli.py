@@ -185,7 +185,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if users is not None:
         recommender.users.to_internal(users)  # unknown ids are named before anything is written
     batches = recommender.iter_recommend(users, args.k, exclude_seen=not args.include_seen,
-                                         batch_size=args.batch_size)
+                                         batch_size=args.batch_size, method="ann" if args.ann else "exact")
     rows = write_recommendations(batches, args.out)
     print(f"wrote {rows} rows (user, rank, item, score) to {args.out}")
     return 0
@@ -373,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every user of the run")
     p.add_argument("--out", required=True, help="output file: .csv, .tsv or .parquet (needs gtcrec[parquet])")
     p.add_argument("--include-seen", action="store_true", help="keep the users' training items (default: removed)")
+    p.add_argument("--ann", action="store_true", help="approximate search in a faiss HNSW index (needs gtcrec[ann])")
     p.add_argument("--batch-size", type=int, default=1024, help="users scored at once (default 1024)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
     p.set_defaults(func=cmd_recommend)

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -25,10 +26,12 @@ from ..data.errors import DataError
 from ..data.sources import dataset_folder
 from ..evaluation.ranking import CSRRows
 from ..models.base import Recommender
+from .ann import AnnIndex
 from .idmap import IdMap
 from .retrieval import exact_top_k
 
 EXPORT_FORMAT = "gtcrec-embeddings/1"
+Retrieval = Literal["exact", "ann"]
 
 
 @dataclass
@@ -71,8 +74,10 @@ class TrainedRecommender:
             user_reps, item_reps = self.model.representations()
         self.user_reps, self.item_reps = user_reps.contiguous(), item_reps.contiguous()
         self.users, self.items = users, items
-        self.seen = CSRRows(data.csr("train"), self.device)  # what exclude_seen removes: the training items
-        self._train_counts = np.asarray(data.csr("train").sum(axis=0)).ravel()
+        self._train_csr = data.csr("train")
+        self.seen = CSRRows(self._train_csr, self.device)  # what exclude_seen removes: the training items
+        self._train_counts = np.asarray(self._train_csr.sum(axis=0)).ravel()
+        self._ann: AnnIndex | None = None
         self.run_dir = run_dir
         self.model_name = model_name or getattr(model, "name", type(model).__name__)
         self.dataset_name = data.name
@@ -89,13 +94,33 @@ class TrainedRecommender:
         return self.model.score(user_reps, item_reps)
 
     # --- recommendations -----------------------------------------------------------------------
+    def ann_index(self) -> AnnIndex:
+        """The faiss HNSW index over the item representations, built on first use."""
+        if type(self.model).score is not Recommender.score:
+            raise NotImplementedError(f"{self.model_name} does not score by dot product; no inner-product index")
+        if self._ann is None:
+            self._ann = AnnIndex(self.item_reps.float().cpu().numpy())
+        return self._ann
+
     def iter_recommend(self, users: Iterable | None = None, k: int = 20, *, exclude_seen: bool = True,
-                       batch_size: int = 1024, item_batch: int = 1 << 16) -> Iterator[TopK]:
+                       batch_size: int = 1024, item_batch: int = 1 << 16,
+                       method: Retrieval = "exact") -> Iterator[TopK]:
         """:meth:`recommend` in batches of ``batch_size`` users, for streaming many users in bounded memory."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        if method not in get_args(Retrieval):
+            raise ValueError(f"method must be one of {get_args(Retrieval)}, got {method!r}")
         index = (torch.arange(self.n_users) if users is None
                  else torch.from_numpy(self.users.to_internal(users)))
+        if method == "ann":
+            ann = self.ann_index()
+            seen = CSRRows(self._train_csr) if exclude_seen else None
+            for start in range(0, len(index), batch_size):
+                rows = index[start:start + batch_size].numpy()
+                queries = self.user_reps[torch.from_numpy(rows).to(self.device)].float().cpu().numpy()
+                items, scores = ann.top_k(queries, rows, int(k), seen)
+                yield TopK(self.users.to_original(rows), self.items.to_original(np.maximum(items, 0)), scores)
+            return
         index = index.to(self.device)
         for rows, top_items, top_scores in exact_top_k(
                 self.user_reps, self.item_reps, index, int(k), exclude=self.seen if exclude_seen else None,
@@ -103,14 +128,16 @@ class TrainedRecommender:
             yield TopK(self.users.to_original(rows.cpu().numpy()), self.items.to_original(top_items.cpu().numpy()),
                        top_scores.cpu().numpy().astype(np.float32))
 
-    def recommend(self, users: Iterable | str | int | None = None, k: int = 20, *, exclude_seen: bool = True) -> TopK:
+    def recommend(self, users: Iterable | str | int | None = None, k: int = 20, *, exclude_seen: bool = True,
+                  method: Retrieval = "exact") -> TopK:
         """Top-``k`` items for each of ``users`` (original ids; None: every user), best first.
 
-        ``exclude_seen`` removes each user's training items, as the evaluator does.
+        ``exclude_seen`` removes each user's training items, as the evaluator does. ``method="ann"``
+        searches a faiss HNSW index instead of scoring every item (``gtcrec[ann]``).
         """
         if isinstance(users, (str, int, np.integer)):
             users = [users]
-        parts = list(self.iter_recommend(users, k, exclude_seen=exclude_seen))
+        parts = list(self.iter_recommend(users, k, exclude_seen=exclude_seen, method=method))
         if not parts:
             width = min(int(k), self.n_items)
             return TopK(np.empty(0, dtype=object), np.empty((0, width), dtype=object), np.empty((0, width), np.float32))
