@@ -169,3 +169,71 @@ def test_ann_retrieval_finds_the_exact_top_k_on_a_small_catalogue(imported_run):
         internal = recommender.users.to_internal([user])[0]
         train_items = set(recommender.items.to_original(recommender._train_csr[internal].indices))
         assert not train_items & set(row[np.isfinite(scores)])
+
+
+@pytest.fixture(scope="module")
+def item_cold(tmp_path_factory):
+    """Planted data with 15 % of the items held out of training entirely; GTC trained on the rest."""
+    root = tmp_path_factory.mktemp("cold")
+    full = make_synthetic(SyntheticConfig(n_users=300, n_items=200, n_clusters=4, seed=11))
+    rng = np.random.default_rng(0)
+    cold = np.sort(rng.choice(200, 30, replace=False))
+    warm = np.setdiff1d(np.arange(200), cold)
+    remap = -np.ones(200, dtype=np.int64)
+    remap[warm] = np.arange(len(warm))
+
+    def keep(pairs):
+        pairs = pairs[remap[pairs[:, 1]] >= 0]
+        return np.column_stack([pairs[:, 0], remap[pairs[:, 1]]])
+
+    from gtcrec.data import InteractionData
+
+    warm_data = InteractionData("warm", 300, len(warm), keep(full.train), keep(full.valid), keep(full.test),
+                                {m: f[warm] for m, f in full.features.items()})
+    folder = write_mmrec(warm_data, root / "warm")
+    params = {"diffusion_steps": 20, "generation_steps": 2, "denoiser_hidden": [16], "partial_t": 5}
+    config = build_config({"model": "gtc", "model_params": params, "data": {"dataset": str(folder)}, "seeds": [0],
+                           "output_dir": str(root / "runs"), "name": "gtc",
+                           "train": {"epochs": 15, "batch_size": 512, "lr": 0.01, "progress": False}})
+    run = train(config).run_dir
+    held_out = np.concatenate([full.train, full.valid, full.test])
+    held_out = held_out[np.isin(held_out[:, 1], cold)]
+    return run, full, cold, held_out
+
+
+def test_added_items_get_finite_scores_that_beat_random(item_cold):
+    run, full, cold, held_out = item_cold
+    recommender = gtcrec.load(run)
+    before = recommender.item_reps.clone()
+    new_ids = [f"new{i}" for i in cold]
+    recommender.add_items(new_ids, {m: f[cold] for m, f in full.features.items()})
+    assert recommender.n_items == 200 and recommender.items.contains("new5" if 5 in cold else new_ids[0])
+    assert torch.allclose(recommender.item_reps[:170], before)  # GTC's existing items are unchanged
+    # For each user who interacted with held-out items: the AUC of those items among all held-out items.
+    aucs = []
+    for user in np.unique(held_out[:, 0]):
+        scores = recommender.score(str(user), new_ids)
+        assert np.isfinite(scores).all()
+        liked = np.isin(cold, held_out[held_out[:, 0] == user, 1])
+        if 0 < liked.sum() < len(cold):
+            pos, neg = scores[liked], scores[~liked]
+            aucs.append((pos[:, None] > neg[None, :]).mean())
+    assert np.mean(aucs) > 0.6  # a random ranker gives 0.5
+    top = recommender.recommend(str(held_out[0, 0]), k=200)
+    assert set(new_ids) <= set(top.items[0])
+
+
+def test_add_items_refuses_bad_input(item_cold, imported_run):
+    run, full, cold, _ = item_cold
+    recommender = gtcrec.load(run)
+    features = {m: f[cold[:2]] for m, f in full.features.items()}
+    with pytest.raises(Exception, match="expected the modalities"):
+        recommender.add_items(["a", "b"], {"visual": features["visual"]})
+    with pytest.raises(Exception, match=r"expected shape \(3, 32\)"):
+        recommender.add_items(["a", "b", "c"], features)
+    with pytest.raises(Exception, match="already in the catalogue"):
+        recommender.add_items(["0", "b"], features)
+    with pytest.raises(Exception, match="finite"):
+        recommender.add_items(["a", "b"], {**features, "visual": np.full_like(features["visual"], np.nan)})
+    with pytest.raises(Exception, match="no content path"):
+        gtcrec.load(imported_run[2]).add_items(["x"], {})

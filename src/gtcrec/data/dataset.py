@@ -37,6 +37,20 @@ def scale_features(features: np.ndarray, how: str) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def scale_like(new: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
+    """Rows ``new`` scaled as ``scale_features(reference, how)`` scaled the reference's rows.
+
+    ``standardize`` uses the reference catalogue's statistics, so that items added later are on the
+    scale the model was trained on and the reference rows are unchanged.
+    """
+    x = np.asarray(new, dtype=np.float64)
+    if how == "standardize":
+        ref = np.asarray(reference, dtype=np.float64)
+        std = ref.std(axis=0)
+        return ((x - ref.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return scale_features(x, how)
+
+
 @dataclass
 class InteractionData:
     """Implicit-feedback interactions split into train/valid/test, plus item content features.

@@ -60,6 +60,7 @@ class Recommender(nn.Module, ABC):
         self.n_users = inputs.n_users
         self.n_items = inputs.n_items
         self.config = config
+        self.modalities: list[str] = []  # content modalities the model reads; models with a content path set it
 
     @abstractmethod
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]: ...

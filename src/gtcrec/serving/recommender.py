@@ -62,7 +62,9 @@ class TrainedRecommender:
     """Inference over one trained model: representations computed once, at construction."""
 
     def __init__(self, model: Recommender, data: InteractionData, *, users: IdMap, items: IdMap,
-                 device: torch.device | str = "cpu", run_dir: Path | None = None, model_name: str | None = None):
+                 device: torch.device | str = "cpu", run_dir: Path | None = None, model_name: str | None = None,
+                 model_params: dict | None = None, feature_scaling: str = "none",
+                 raw_features: dict[str, np.ndarray] | None = None):
         if len(users) != data.n_users or len(items) != data.n_items:
             raise DataError(f"id maps cover {len(users)} users and {len(items)} items; the run has "
                             f"{data.n_users} and {data.n_items}")
@@ -73,11 +75,16 @@ class TrainedRecommender:
         with torch.no_grad():
             user_reps, item_reps = self.model.representations()
         self.user_reps, self.item_reps = user_reps.contiguous(), item_reps.contiguous()
+        self._ann: AnnIndex | None = None  # built on first use, from these item representations
         self.users, self.items = users, items
+        self.data = data
+        self.model_params = dict(model_params or {})
+        self.feature_scaling = feature_scaling
+        self.raw_features = raw_features  # the catalogue's unscaled features, for scaling added items alike
+        self.added_ids: list[str] = []  # items added after training, in order
         self._train_csr = data.csr("train")
         self.seen = CSRRows(self._train_csr, self.device)  # what exclude_seen removes: the training items
         self._train_counts = np.asarray(self._train_csr.sum(axis=0)).ravel()
-        self._ann: AnnIndex | None = None
         self.run_dir = run_dir
         self.model_name = model_name or getattr(model, "name", type(model).__name__)
         self.dataset_name = data.name
@@ -168,6 +175,85 @@ class TrainedRecommender:
         order = np.argsort(-self._train_counts, kind="stable")[:k]
         return [(str(self.items.originals[i]), int(self._train_counts[i])) for i in order]
 
+    # --- new items -----------------------------------------------------------------------------
+    def add_items(self, ids: Iterable, features: dict[str, np.ndarray]) -> None:
+        """Add items in place; see :meth:`with_items`."""
+        self.__dict__.update(self.with_items(ids, features).__dict__)
+
+    def with_items(self, ids: Iterable, features: dict[str, np.ndarray]) -> TrainedRecommender:
+        """A copy whose catalogue also holds items without interactions, recommendable from their content.
+
+        ``self`` is left as it is, so a server can keep answering from it and swap in the copy at once.
+
+        ``features`` holds one row per id for each of the run's modalities, on the raw scale of the
+        dataset's feature files (the run's feature scaling is applied as in training). The model is rebuilt
+        on the grown catalogue with the trained weights: the new items have no interactions, their ID
+        embeddings are 0, and their representations come from each model's own content path (GTC: the
+        content views and the content generated for them; FREEDOM, DRAGON, MGCN: their content kNN graphs,
+        rebuilt over the whole catalogue, so existing items may gain new neighbours). Models without a
+        content path (LightGCN, BPR-MF) refuse.
+        """
+        from ..data.dataset import InteractionData, scale_like
+        from ..models import ModelInputs, build_model
+
+        ids = [str(x) for x in ids]
+        modalities = list(self.model.modalities)
+        if not modalities:
+            raise DataError(f"{self.model_name} has no content path (no content modality): items without "
+                            "interactions cannot be scored")
+        if not ids:
+            raise DataError("no item ids to add")
+        if len(set(ids)) != len(ids):
+            raise DataError("item ids to add are repeated")
+        known = [x for x in ids if self.items.contains(x)]
+        if known:
+            raise DataError(f"item id {known[0]!r} is already in the catalogue")
+        if set(features) != set(modalities):
+            raise DataError(f"features: expected the modalities {modalities}, got {sorted(features)}")
+        scaled = {}
+        for m in modalities:
+            rows = np.asarray(features[m], dtype=np.float64)
+            dim = self.data.features[m].shape[1]
+            if rows.shape != (len(ids), dim):
+                raise DataError(f"features {m!r}: expected shape ({len(ids)}, {dim}), got {rows.shape}")
+            if not np.isfinite(rows).all():
+                raise DataError(f"features {m!r}: expected finite numbers")
+            reference = self.raw_features[m] if self.raw_features is not None else self.data.features[m]
+            scaled[m] = scale_like(rows, reference, self.feature_scaling)
+        old_n = self.data.n_items
+        grown = InteractionData(self.data.name, self.data.n_users, old_n + len(ids), self.data.train,
+                                self.data.valid, self.data.test,
+                                {m: np.concatenate([self.data.features[m], scaled[m]]) for m in modalities},
+                                self.data.source)
+        model = build_model(self.model.name, ModelInputs.from_data(grown), self.model_params).to(self.device)
+        state = model.state_dict()
+        id_tables = {f"{name}.weight" for name, module in model.named_modules()
+                     if isinstance(module, torch.nn.Embedding) and module.num_embeddings == grown.n_items}
+        for key, trained in self.model.state_dict().items():
+            fresh = state[key]
+            if fresh.shape == trained.shape:
+                state[key] = trained
+            elif fresh.shape[1:] == trained.shape[1:] and fresh.shape[0] == grown.n_items and trained.shape[0] == old_n:
+                # Grown with the catalogue: trained rows kept; new rows 0 in ID tables, else as the rebuilt
+                # model made them from the new items' content (e.g. fine-tuned feature tables).
+                fresh = fresh.clone()
+                if key in id_tables:
+                    fresh[old_n:] = 0
+                fresh[:old_n] = trained
+                state[key] = fresh
+            else:
+                raise DataError(f"cannot grow {key}: {tuple(trained.shape)} -> {tuple(fresh.shape)}")
+        model.load_state_dict(state)
+        raw = None
+        if self.raw_features is not None:
+            raw = {m: np.concatenate([self.raw_features[m], np.asarray(features[m], np.float32)]) for m in modalities}
+        out = TrainedRecommender(model, grown, users=self.users,
+                                 items=IdMap(self.items.kind, list(self.items.originals) + ids), device=self.device,
+                                 run_dir=self.run_dir, model_name=self.model_name, model_params=self.model_params,
+                                 feature_scaling=self.feature_scaling, raw_features=raw)
+        out.added_ids = self.added_ids + ids
+        return out
+
     # --- export --------------------------------------------------------------------------------
     def export(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write user and item matrices, id maps, training items and a manifest, readable without gtcrec.
@@ -233,5 +319,11 @@ def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None
     folder = dataset_folder(dataset or config.data.dataset)
     users = IdMap.from_folder(folder, "user", data.n_users)
     items = IdMap.from_folder(folder, "item", data.n_items)
+    raw = None
+    if config.data.feature_scaling == "standardize":  # added items are scaled with the catalogue's statistics
+        from ..data.sources import load_dataset
+
+        raw = dict(load_dataset(dataset or config.data.dataset, config.data.modalities).features)
     return TrainedRecommender(model, data, users=users, items=items, device=resolve_device(device or config.train.device),
-                              run_dir=seed_dir, model_name=config.model)
+                              run_dir=seed_dir, model_name=config.model, model_params=config.model_params,
+                              feature_scaling=config.data.feature_scaling, raw_features=raw)
