@@ -12,7 +12,7 @@ import pytest
 
 import gtcrec
 from gtcrec.config import build_config
-from gtcrec.data import SyntheticConfig, import_interactions, make_synthetic
+from gtcrec.data import SyntheticConfig, import_interactions, make_synthetic, write_mmrec
 from gtcrec.train import train
 
 httpx = pytest.importorskip("httpx", reason="the HTTP tests need gtcrec[dev] (httpx)")
@@ -39,29 +39,43 @@ def run_dir(tmp_path_factory):
     return train(config).run_dir
 
 
+class Server:
+    """``python -m gtcrec serve RUN`` on a free loopback port, with an httpx client."""
+
+    def __init__(self, run: str, api_key: str | None = None):
+        port = free_port()
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env.pop("GTCREC_API_KEY", None)
+        if api_key:
+            env["GTCREC_API_KEY"] = api_key
+        self.proc = subprocess.Popen([sys.executable, "-m", "gtcrec", "serve", run, "--port", str(port),
+                                      "--max-batch", "50"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env, text=True)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited: {self.proc.stdout.read()}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            self.stop()
+            pytest.fail("server did not answer /health within 120 s")
+        self.client = httpx.Client(base_url=base, timeout=60)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(run_dir):
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gtcrec", "serve", run_dir, "--port", str(port), "--max-batch", "50"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stdout.read()}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("server did not answer /health within 120 s")
-    with httpx.Client(base_url=base, timeout=30) as client:
-        yield client
-    proc.terminate()
-    proc.wait(timeout=30)
+    started = Server(run_dir)
+    yield started.client
+    started.stop()
 
 
 def test_health_and_docs(server, run_dir):
@@ -119,3 +133,69 @@ def test_bad_requests_get_a_4xx_naming_the_problem(method, path, kwargs, status,
     response = server.request(method.upper(), path, **kwargs)
     assert response.status_code == status
     assert message in response.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def gtc_run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("http-gtc")
+    folder = write_mmrec(make_synthetic(SyntheticConfig(n_users=60, n_items=40, seed=3)), root / "syn")
+    params = {"diffusion_steps": 20, "generation_steps": 2, "denoiser_hidden": [16], "partial_t": 5}
+    config = build_config({"model": "gtc", "model_params": params, "data": {"dataset": str(folder)}, "seeds": [0],
+                           "output_dir": str(root / "runs"), "name": "gtc",
+                           "train": {"epochs": 2, "batch_size": 256, "lr": 0.01, "progress": False}})
+    return train(config).run_dir
+
+
+def new_item(item_id: str, visual_dim=32, textual_dim=24, value=0.5) -> dict:
+    return {"id": item_id, "features": {"visual": [value] * visual_dim, "textual": [value] * textual_dim}}
+
+
+def test_added_items_are_recommended_and_survive_a_restart(gtc_run_dir):
+    first = Server(gtc_run_dir, api_key="s3cret")
+    try:
+        headers = {"X-API-Key": "s3cret"}
+        response = first.client.post("/items", json={"items": [new_item("fresh-1"), new_item("fresh-2", value=-1)]},
+                                     headers=headers)
+        assert response.status_code == 201 and response.json()["items"] == 42
+        top = first.client.get("/users/3/recommendations", params={"k": 42}).json()
+        assert {"fresh-1", "fresh-2"} <= {x["item"] for x in top["items"]}
+        assert all(np.isfinite(x["score"]) for x in top["items"])
+        assert first.client.get("/items/fresh-1/similar", params={"k": 3}).status_code == 200
+    finally:
+        first.stop()
+    second = Server(gtc_run_dir)  # no key: read-only, but the added items are back
+    try:
+        assert second.client.get("/health").json()["added_items"] == 2
+        assert second.client.post("/score", json={"user": "3", "items": ["fresh-2"]}).status_code == 200
+        refused = second.client.post("/items", json={"items": [new_item("x")]}, headers={"X-API-Key": "s3cret"})
+        assert refused.status_code == 403 and "API key" in refused.json()["detail"]
+    finally:
+        second.stop()
+
+
+ADD_ITEMS_BAD = [
+    ({}, {"items": [new_item("a")]}, 401, "X-API-Key"),
+    ({"X-API-Key": "wrong"}, {"items": [new_item("a")]}, 401, "X-API-Key"),
+    ({"X-API-Key": "k"}, {"items": []}, 422, "items"),
+    ({"X-API-Key": "k"}, {"items": [{"id": "a", "features": {"visual": [0.1] * 32}}]}, 422, "expected the modalities"),
+    ({"X-API-Key": "k"}, {"items": [new_item("a", visual_dim=5)]}, 422, "expected shape (1, 32)"),
+    ({"X-API-Key": "k"}, {"items": [new_item("0")]}, 422, "already in the catalogue"),
+    ({"X-API-Key": "k"}, {"items": [new_item("a"), new_item("a")]}, 422, "repeated"),
+    ({"X-API-Key": "k"}, {"items": [{"id": "a", "features": {"visual": ["x"] * 32, "textual": [0.0] * 24}}]}, 422,
+     "visual"),
+    ({"X-API-Key": "k"}, {"items": [{**new_item("a"), "features": {**new_item("a")["features"], "audio": [1.0]}}]},
+     422, "unknown modalities ['audio']"),
+    ({"X-API-Key": "k"}, {"items": [new_item(f"n{i}") for i in range(51)]}, 413, "at most 50"),
+]
+
+
+def test_bad_item_additions_get_a_4xx_and_change_nothing(gtc_run_dir):
+    server = Server(gtc_run_dir, api_key="k")
+    try:
+        for headers, body, status, message in ADD_ITEMS_BAD:
+            response = server.client.post("/items", json=body, headers=headers)
+            assert response.status_code == status, (body, response.text)
+            assert message in response.json()["detail"], response.text
+        assert server.client.get("/health").json()["items"] == 40 + server.client.get("/health").json()["added_items"]
+    finally:
+        server.stop()

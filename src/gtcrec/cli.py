@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 import warnings
@@ -212,12 +213,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: expected 1..65535")
 
+    api_key = os.environ.get(args.api_key_env) or None
     recommender = load(args.run_dir, device=args.device)
     if args.host not in LOOPBACK_HOSTS:
         logging.getLogger("gtcrec").warning("serving on %s: reachable from other machines", args.host)
     print(f"serving {recommender.model_name} ({recommender.n_users} users, {recommender.n_items} items) on "
           f"http://{args.host}:{args.port} (API docs: /docs)", flush=True)
-    serve(recommender, host=args.host, port=args.port, max_batch=args.max_batch)
+    if api_key is None:
+        print(f"POST /items is disabled: set ${args.api_key_env} to an API key to enable it", flush=True)
+    serve(recommender, host=args.host, port=args.port, max_batch=args.max_batch, api_key=api_key)
     return 0
 
 
@@ -391,7 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="run folder (lowest seed) or seed folder")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=8000, help="default 8000")
-    p.add_argument("--max-batch", type=int, default=1000, help="most users per POST /recommendations (default 1000)")
+    p.add_argument("--max-batch", type=int, default=1000, help="most users or items per POST (default 1000)")
+    p.add_argument("--api-key-env", default="GTCREC_API_KEY",
+                   help="environment variable holding the API key that POST /items needs (default GTCREC_API_KEY; "
+                        "unset: adding items is disabled)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_serve)
 

@@ -6,7 +6,10 @@ Endpoints (OpenAPI docs at ``/docs``):
   most popular training items instead, with ``"fallback": "popular"`` (known users: ``null``);
 * ``POST /recommendations`` ``{"users": [...], "k": 20}``: many users at once (at most ``max_batch``);
 * ``POST /score`` ``{"user": ..., "items": [...]}``: the model's scores;
-* ``GET /items/{item}/similar?k=``: the items closest in representation (cosine).
+* ``GET /items/{item}/similar?k=``: the items closest in representation (cosine);
+* ``POST /items`` ``{"items": [{"id": ..., "features": {"<modality>": [...]}}]}``: add items that have no
+  interactions, recommendable at once from their content (needs the ``X-API-Key`` given at start; kept
+  beside the run in ``added_items.safetensors``, so a restart keeps them).
 
 Every bad request gets a 4xx whose ``detail`` names the field and what was expected; ids are the
 dataset's original ids, as strings.
@@ -14,14 +17,18 @@ dataset's original ids, as strings.
 
 from __future__ import annotations
 
+import hmac
+import threading
 from typing import Annotated, Any
+
+import numpy as np
 
 from ..data.errors import DataError
 from .idmap import UnknownIdError
-from .recommender import TrainedRecommender
+from .recommender import TrainedRecommender, write_added_items
 
 try:
-    from fastapi import FastAPI, HTTPException, Path, Query, Request
+    from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +54,17 @@ class ScoreRequest(BaseModel):
     items: list[Id] = Field(min_length=1, max_length=100_000)
 
 
+class NewItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Id
+    features: dict[str, list[float]] = Field(description="one raw feature vector per content modality")
+
+
+class AddItemsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[NewItem] = Field(min_length=1)
+
+
 class Item(BaseModel):
     item: str
     score: float
@@ -63,8 +81,19 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where or 'request'}: {error.get('msg', 'invalid')}"
 
 
-def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH) -> FastAPI:
+class _State:
+    """The recommender being served; adding items swaps in a grown copy (reads never see a half-added item)."""
+
+    def __init__(self, recommender: TrainedRecommender):
+        self.recommender = recommender
+        self.write_lock = threading.Lock()
+
+
+def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH, api_key: str | None = None,
+               persist: bool = True) -> FastAPI:
+    """The FastAPI app; ``api_key`` enables ``POST /items`` (without one, writes are refused with 403)."""
     app = FastAPI(title="gtcrec", version="1", description=f"{recommender.model_name} on {recommender.dataset_name}")
+    state = _State(recommender)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -72,6 +101,7 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH) -
         return JSONResponse(status_code=422, content={"detail": "; ".join(_describe(e) for e in exc.errors())})
 
     def recommendations_for(users: list[str], k: int, exclude_seen: bool) -> list[UserRecommendations]:
+        recommender = state.recommender  # one snapshot for the whole request
         known = [u for u in users if recommender.users.contains(u)]
         top = recommender.recommend(known, k, exclude_seen=exclude_seen) if known else None
         popular = None
@@ -88,9 +118,10 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH) -
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model": recommender.model_name, "dataset": recommender.dataset_name,
-                "run": str(recommender.run_dir) if recommender.run_dir else None,
-                "users": recommender.n_users, "items": recommender.n_items}
+        current = state.recommender
+        return {"status": "ok", "model": current.model_name, "dataset": current.dataset_name,
+                "run": str(current.run_dir) if current.run_dir else None, "users": current.n_users,
+                "items": current.n_items, "added_items": len(current.added_ids), "writes": api_key is not None}
 
     @app.get("/users/{user}/recommendations", response_model=UserRecommendations)
     def user_recommendations(user: Annotated[str, Path(min_length=1, max_length=256)],
@@ -107,7 +138,7 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH) -
     @app.post("/score", response_model=list[Item])
     def score(request: ScoreRequest) -> list[Item]:
         try:
-            values = recommender.score(request.user, request.items)
+            values = state.recommender.score(request.user, request.items)
         except UnknownIdError as exc:
             raise HTTPException(404, str(exc)) from None
         return [Item(item=i, score=float(s)) for i, s in zip(request.items, values)]
@@ -116,15 +147,51 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH) -
     def similar(item: Annotated[str, Path(min_length=1, max_length=256)],
                 k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> list[Item]:
         try:
-            return [Item(item=i, score=s) for i, s in recommender.similar_items(item, k)]
+            return [Item(item=i, score=s) for i, s in state.recommender.similar_items(item, k)]
         except UnknownIdError as exc:
             raise HTTPException(404, str(exc)) from None
+
+    @app.post("/items", status_code=201)
+    def add_items(request: AddItemsRequest, x_api_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        if api_key is None:
+            raise HTTPException(403, "adding items is disabled: start the server with an API key (--api-key-env)")
+        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), api_key.encode()):
+            raise HTTPException(401, "X-API-Key header: missing or wrong")
+        if len(request.items) > max_batch:
+            raise HTTPException(413, f"items: {len(request.items)}; expected at most {max_batch} per request")
+        with state.write_lock:
+            current = state.recommender
+            modalities = list(current.model.modalities)
+            ids = [item.id for item in request.items]
+            features = {}
+            for m in modalities:
+                rows = []
+                for n, item in enumerate(request.items):
+                    if m not in item.features:
+                        raise HTTPException(422, f"items.{n}.features: expected the modalities {modalities}, "
+                                                 f"got {sorted(item.features)}")
+                    rows.append(item.features[m])
+                if len({len(r) for r in rows}) != 1:
+                    raise HTTPException(422, f"items.features.{m}: vectors of different lengths")
+                features[m] = np.asarray(rows, dtype=np.float64)
+            extra = sorted({k for item in request.items for k in item.features} - set(modalities))
+            if extra:
+                raise HTTPException(422, f"items.features: unknown modalities {extra}; expected {modalities}")
+            try:
+                grown = current.with_items(ids, features)
+            except DataError as exc:
+                raise HTTPException(422, f"items: {exc}") from None
+            if persist:
+                write_added_items(grown)
+            state.recommender = grown
+        return {"added": ids, "items": grown.n_items}
 
     return app
 
 
 def serve(recommender: TrainedRecommender, *, host: str = "127.0.0.1", port: int = 8000,
-          max_batch: int = MAX_BATCH) -> None:
+          max_batch: int = MAX_BATCH, api_key: str | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(recommender, max_batch=max_batch), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(recommender, max_batch=max_batch, api_key=api_key), host=host, port=port,
+                log_level="warning")

@@ -82,6 +82,7 @@ class TrainedRecommender:
         self.feature_scaling = feature_scaling
         self.raw_features = raw_features  # the catalogue's unscaled features, for scaling added items alike
         self.added_ids: list[str] = []  # items added after training, in order
+        self.added_features: dict[str, np.ndarray] = {}  # their raw features, per modality
         self._train_csr = data.csr("train")
         self.seen = CSRRows(self._train_csr, self.device)  # what exclude_seen removes: the training items
         self._train_counts = np.asarray(self._train_csr.sum(axis=0)).ravel()
@@ -252,6 +253,9 @@ class TrainedRecommender:
                                  run_dir=self.run_dir, model_name=self.model_name, model_params=self.model_params,
                                  feature_scaling=self.feature_scaling, raw_features=raw)
         out.added_ids = self.added_ids + ids
+        out.added_features = {m: np.concatenate([self.added_features.get(m, np.empty((0, self.data.features[m].shape[1]),
+                                                                                     np.float32)),
+                                                 np.asarray(features[m], np.float32)]) for m in modalities}
         return out
 
     # --- export --------------------------------------------------------------------------------
@@ -306,11 +310,53 @@ def _umask() -> int:
     return mask
 
 
-def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None = None) -> TrainedRecommender:
+ADDED_ITEMS_FILE = "added_items.safetensors"
+
+
+def read_added_items(seed_dir: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Items added to a run after training (ids and raw features), from its ``added_items.safetensors``."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.numpy import load_file
+
+    path = Path(seed_dir) / ADDED_ITEMS_FILE
+    if not path.is_file():
+        return [], {}
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            ids = json.loads((handle.metadata() or {})["ids"])
+        features = load_file(str(path))
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a damaged file: name it, never guess
+        raise DataError(f"unreadable added-items file ({exc})", path=str(path)) from None
+    return [str(x) for x in ids], features
+
+
+def write_added_items(recommender: TrainedRecommender) -> Path:
+    """Write every added item of ``recommender`` (ids and raw features) beside its run, atomically."""
+    from safetensors.numpy import save_file
+
+    if recommender.run_dir is None:
+        raise DataError("this recommender has no run folder to keep added items in")
+    path = Path(recommender.run_dir) / ADDED_ITEMS_FILE
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        save_file({m: np.ascontiguousarray(f, dtype=np.float32) for m, f in recommender.added_features.items()}, tmp,
+                  metadata={"ids": json.dumps(recommender.added_ids)})
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None = None,
+         added_items: bool = True) -> TrainedRecommender:
     """A saved run's best-validation model, frozen for inference (representations computed once).
 
     ``run_dir`` is a run folder (its lowest-numbered seed is used) or a seed folder. ``dataset`` overrides
-    where the data is read from (for a run trained on another machine).
+    where the data is read from (for a run trained on another machine). With ``added_items``, items added
+    earlier and kept beside the run (``gtcrec serve``'s ``POST /items``) are added again.
     """
     from ..train.run import load_trained_run
     from ..train.seeding import resolve_device
@@ -324,6 +370,12 @@ def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None
         from ..data.sources import load_dataset
 
         raw = dict(load_dataset(dataset or config.data.dataset, config.data.modalities).features)
-    return TrainedRecommender(model, data, users=users, items=items, device=resolve_device(device or config.train.device),
-                              run_dir=seed_dir, model_name=config.model, model_params=config.model_params,
-                              feature_scaling=config.data.feature_scaling, raw_features=raw)
+    recommender = TrainedRecommender(model, data, users=users, items=items,
+                                     device=resolve_device(device or config.train.device), run_dir=seed_dir,
+                                     model_name=config.model, model_params=config.model_params,
+                                     feature_scaling=config.data.feature_scaling, raw_features=raw)
+    if added_items:
+        ids, features = read_added_items(seed_dir)
+        if ids:
+            recommender.add_items(ids, features)
+    return recommender
