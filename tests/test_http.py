@@ -12,7 +12,12 @@ import pytest
 
 import gtcrec
 from gtcrec.config import build_config
-from gtcrec.data import SyntheticConfig, import_interactions, make_synthetic, write_mmrec
+from gtcrec.data import (
+    SyntheticConfig,
+    import_interactions,
+    make_synthetic,
+    write_mmrec,
+)
 from gtcrec.train import train
 
 httpx = pytest.importorskip("httpx", reason="the HTTP tests need gtcrec[dev] (httpx)")
