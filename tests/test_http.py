@@ -204,3 +204,69 @@ def test_bad_item_additions_get_a_4xx_and_change_nothing(gtc_run_dir):
         assert server.client.get("/health").json()["items"] == 40 + server.client.get("/health").json()["added_items"]
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def page_server(tmp_path_factory, gtc_run_dir):
+    """The GTC run served with titles and pictures for its items."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("page")
+    (root / "img").mkdir()
+    rows = []
+    for i in range(40):
+        rows.append({"item_id": str(i), "title": f"Planted item {i}"})
+        Image.new("RGB", (20, 30), ((i * 40) % 256, 120, 200)).save(root / "img" / f"{i}.png")
+    pd.DataFrame(rows).to_csv(root / "items.csv", index=False)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "GTCREC_API_KEY"}
+    proc = subprocess.Popen([sys.executable, "-m", "gtcrec", "serve", gtc_run_dir, "--port", str(port),
+                             "--items", str(root / "items.csv"), "--image-dir", str(root / "img")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**env, "OMP_NUM_THREADS": "1"},
+                            text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_items_carry_titles_and_pictures(page_server):
+    history = httpx.get(f"{page_server}/users/3/history", params={"limit": 5}).json()
+    assert history["total"] >= len(history["items"]) > 0
+    first = history["items"][0]
+    assert first["title"] == f"Planted item {first['item']}" and first["image"] == f"/items/{first['item']}/image"
+    picture = httpx.get(page_server + first["image"])
+    assert picture.status_code == 200 and picture.content[:4] == b"\x89PNG"
+    assert httpx.get(f"{page_server}/items/nope/image").status_code == 404
+    page = httpx.get(page_server + "/")
+    assert page.status_code == 200 and "<title>gtcrec</title>" in page.text
+
+
+def chromium() -> str | None:
+    import shutil
+
+    return next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                             shutil.which("google-chrome")) if p), None)
+
+
+@pytest.mark.skipif(chromium() is None, reason="no headless browser here (Debian's 'chromium' package; .ci/run "
+                                                 "installs it)")
+def test_the_page_renders_history_and_recommendations_in_a_real_browser(page_server, tmp_path):
+    url = f"{page_server}/?user=3&k=5"
+    flags = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--virtual-time-budget=15000", "--window-size=1280,900"]
+    dom = subprocess.run([*flags, "--dump-dom", url], check=True, capture_output=True, text=True, timeout=120).stdout
+    assert 'data-loaded="3"' in dom  # the script ran and both calls came back
+    expected = httpx.get(f"{page_server}/users/3/recommendations", params={"k": 5}).json()["items"]
+    assert all(f"Planted item {x['item']}" in dom for x in expected)
+    history = httpx.get(f"{page_server}/users/3/history", params={"limit": 60}).json()
+    assert dom.count('class="card"') == len(expected) + len(history["items"])
+    shot = tmp_path / "page.png"
+    subprocess.run([*flags, f"--screenshot={shot}", url], check=True, capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000

@@ -213,15 +213,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: expected 1..65535")
 
+    from .serving.display import ItemDisplay
+
     api_key = os.environ.get(args.api_key_env) or None
     recommender = load(args.run_dir, device=args.device)
+    if args.items:
+        display = ItemDisplay.from_table(args.items, id_col=args.items_id_col, title_col=args.title_col,
+                                         image_dir=args.image_dir)
+    else:
+        display = ItemDisplay.from_dataset(recommender.dataset_folder)
+        if args.image_dir:
+            display.image_dir = Path(args.image_dir)
     if args.host not in LOOPBACK_HOSTS:
         logging.getLogger("gtcrec").warning("serving on %s: reachable from other machines", args.host)
     print(f"serving {recommender.model_name} ({recommender.n_users} users, {recommender.n_items} items) on "
           f"http://{args.host}:{args.port} (API docs: /docs)", flush=True)
     if api_key is None:
         print(f"POST /items is disabled: set ${args.api_key_env} to an API key to enable it", flush=True)
-    serve(recommender, host=args.host, port=args.port, max_batch=args.max_batch, api_key=api_key)
+    serve(recommender, host=args.host, port=args.port, max_batch=args.max_batch, api_key=api_key, display=display)
     return 0
 
 
@@ -400,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="environment variable holding the API key that POST /items needs (default GTCREC_API_KEY; "
                         "unset: adding items is disabled)")
     p.add_argument("--device", default="cpu")
+    g = p.add_argument_group("what the page at / shows (default: what the dataset's feature reports name)")
+    g.add_argument("--items", help="items table with an id and a title column (CSV/TSV/Parquet)")
+    g.add_argument("--items-id-col", help="default: the first column named item_id..., else the first column")
+    g.add_argument("--title-col", help="default: the first column with 'title' in its name, else the second")
+    g.add_argument("--image-dir", help="folder of pictures named by item id (123.jpg)")
     p.set_defaults(func=cmd_serve)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)

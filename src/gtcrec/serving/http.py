@@ -19,24 +19,28 @@ from __future__ import annotations
 
 import hmac
 import threading
+from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import numpy as np
 
 from ..data.errors import DataError
+from .display import ItemDisplay
 from .idmap import UnknownIdError
 from .recommender import TrainedRecommender, write_added_items
 
 try:
     from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from pydantic import BaseModel, ConfigDict, Field
 except ImportError as exc:  # the serving stack is an optional extra
     raise DataError("serving over HTTP needs FastAPI and uvicorn: pip install 'gtcrec[serve]'") from exc
 
 MAX_K = 1000
 MAX_BATCH = 1000
+PAGE = resources.files("gtcrec.serving").joinpath("static/index.html").read_text()
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -68,6 +72,14 @@ class AddItemsRequest(BaseModel):
 class Item(BaseModel):
     item: str
     score: float
+    title: str | None = None
+    image: str | None = Field(None, description="URL path of the item's picture")
+
+
+class History(BaseModel):
+    user: str
+    total: int = Field(description="training items of the user")
+    items: list[Item] = Field(description="up to `limit` of them, scored by the model, best first")
 
 
 class UserRecommendations(BaseModel):
@@ -90,10 +102,46 @@ class _State:
 
 
 def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH, api_key: str | None = None,
-               persist: bool = True) -> FastAPI:
-    """The FastAPI app; ``api_key`` enables ``POST /items`` (without one, writes are refused with 403)."""
+               persist: bool = True, display: ItemDisplay | None = None) -> FastAPI:
+    """The FastAPI app; ``api_key`` enables ``POST /items`` (without one, writes are refused with 403).
+
+    ``display`` gives items titles and pictures in every response and on the page at ``/``.
+    """
     app = FastAPI(title="gtcrec", version="1", description=f"{recommender.model_name} on {recommender.dataset_name}")
     state = _State(recommender)
+    display = display or ItemDisplay()
+
+    def item(item_id: str, score: float) -> Item:
+        image = f"/items/{quote(item_id, safe='')}/image" if display.image_path(item_id) else None
+        return Item(item=item_id, score=score, title=display.title(item_id), image=image)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return PAGE
+
+    @app.get("/users", response_model=list[str])
+    def users(limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[str]:
+        """Some user ids of the run (the first ``limit``), for pickers."""
+        return [str(u) for u in state.recommender.users.originals[:limit]]
+
+    @app.get("/users/{user}/history", response_model=History)
+    def user_history(user: Annotated[str, Path(min_length=1, max_length=256)],
+                     limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> History:
+        current = state.recommender
+        try:
+            items = current.history(user)
+        except UnknownIdError as exc:
+            raise HTTPException(404, str(exc)) from None
+        scores = current.score(user, items) if items else []
+        ranked = sorted(zip(items, scores), key=lambda pair: -pair[1])[:limit]
+        return History(user=user, total=len(items), items=[item(i, float(s)) for i, s in ranked])
+
+    @app.get("/items/{item_id}/image", include_in_schema=False)
+    def image(item_id: Annotated[str, Path(min_length=1, max_length=256)]) -> FileResponse:
+        path = display.image_path(item_id)
+        if path is None:
+            raise HTTPException(404, f"no image for item id {item_id!r}")
+        return FileResponse(path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,11 +156,11 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH, a
         out = []
         for user in users:
             if recommender.users.contains(user):
-                items = [Item(item=i, score=s) for i, s in top.for_user(user)]
+                items = [item(i, s) for i, s in top.for_user(user)]
                 out.append(UserRecommendations(user=user, items=items))
             else:
                 popular = popular or recommender.popular_items(k)
-                out.append(UserRecommendations(user=user, items=[Item(item=i, score=float(c)) for i, c in popular],
+                out.append(UserRecommendations(user=user, items=[item(i, float(c)) for i, c in popular],
                                                fallback="popular"))
         return out
 
@@ -141,13 +189,13 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH, a
             values = state.recommender.score(request.user, request.items)
         except UnknownIdError as exc:
             raise HTTPException(404, str(exc)) from None
-        return [Item(item=i, score=float(s)) for i, s in zip(request.items, values)]
+        return [item(i, float(s)) for i, s in zip(request.items, values)]
 
-    @app.get("/items/{item}/similar", response_model=list[Item])
-    def similar(item: Annotated[str, Path(min_length=1, max_length=256)],
+    @app.get("/items/{item_id}/similar", response_model=list[Item])
+    def similar(item_id: Annotated[str, Path(min_length=1, max_length=256)],
                 k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> list[Item]:
         try:
-            return [Item(item=i, score=s) for i, s in state.recommender.similar_items(item, k)]
+            return [item(i, s) for i, s in state.recommender.similar_items(item_id, k)]
         except UnknownIdError as exc:
             raise HTTPException(404, str(exc)) from None
 
@@ -190,8 +238,8 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH, a
 
 
 def serve(recommender: TrainedRecommender, *, host: str = "127.0.0.1", port: int = 8000,
-          max_batch: int = MAX_BATCH, api_key: str | None = None) -> None:
+          max_batch: int = MAX_BATCH, api_key: str | None = None, display: ItemDisplay | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(recommender, max_batch=max_batch, api_key=api_key), host=host, port=port,
+    uvicorn.run(create_app(recommender, max_batch=max_batch, api_key=api_key, display=display), host=host, port=port,
                 log_level="warning")

@@ -64,7 +64,7 @@ class TrainedRecommender:
     def __init__(self, model: Recommender, data: InteractionData, *, users: IdMap, items: IdMap,
                  device: torch.device | str = "cpu", run_dir: Path | None = None, model_name: str | None = None,
                  model_params: dict | None = None, feature_scaling: str = "none",
-                 raw_features: dict[str, np.ndarray] | None = None):
+                 raw_features: dict[str, np.ndarray] | None = None, dataset_folder: Path | None = None):
         if len(users) != data.n_users or len(items) != data.n_items:
             raise DataError(f"id maps cover {len(users)} users and {len(items)} items; the run has "
                             f"{data.n_users} and {data.n_items}")
@@ -87,6 +87,7 @@ class TrainedRecommender:
         self.seen = CSRRows(self._train_csr, self.device)  # what exclude_seen removes: the training items
         self._train_counts = np.asarray(self._train_csr.sum(axis=0)).ravel()
         self.run_dir = run_dir
+        self.dataset_folder = dataset_folder  # where the data was read from (None: in memory)
         self.model_name = model_name or getattr(model, "name", type(model).__name__)
         self.dataset_name = data.name
 
@@ -171,6 +172,11 @@ class TrainedRecommender:
         top = torch.topk(sims, min(int(k), self.n_items - 1))
         return [(str(self.items.originals[i]), float(s)) for i, s in zip(top.indices.tolist(), top.values.tolist())]
 
+    def history(self, user) -> list[str]:
+        """The user's training items (original ids), in catalogue order."""
+        index = int(self.users.to_internal([user])[0])
+        return [str(x) for x in self.items.to_original(self._train_csr[index].indices)]
+
     def popular_items(self, k: int = 20) -> list[tuple[str, int]]:
         """The ``k`` items with the most training interactions (a fallback for users the run does not know)."""
         order = np.argsort(-self._train_counts, kind="stable")[:k]
@@ -251,7 +257,8 @@ class TrainedRecommender:
         out = TrainedRecommender(model, grown, users=self.users,
                                  items=IdMap(self.items.kind, list(self.items.originals) + ids), device=self.device,
                                  run_dir=self.run_dir, model_name=self.model_name, model_params=self.model_params,
-                                 feature_scaling=self.feature_scaling, raw_features=raw)
+                                 feature_scaling=self.feature_scaling, raw_features=raw,
+                                 dataset_folder=self.dataset_folder)
         out.added_ids = self.added_ids + ids
         out.added_features = {m: np.concatenate([self.added_features.get(m, np.empty((0, self.data.features[m].shape[1]),
                                                                                      np.float32)),
@@ -373,7 +380,8 @@ def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None
     recommender = TrainedRecommender(model, data, users=users, items=items,
                                      device=resolve_device(device or config.train.device), run_dir=seed_dir,
                                      model_name=config.model, model_params=config.model_params,
-                                     feature_scaling=config.data.feature_scaling, raw_features=raw)
+                                     feature_scaling=config.data.feature_scaling, raw_features=raw,
+                                     dataset_folder=folder)
     if added_items:
         ids, features = read_added_items(seed_dir)
         if ids:
