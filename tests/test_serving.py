@@ -237,3 +237,16 @@ def test_add_items_refuses_bad_input(item_cold, imported_run):
         recommender.add_items(["a", "b"], {**features, "visual": np.full_like(features["visual"], np.nan)})
     with pytest.raises(Exception, match="no content path"):
         gtcrec.load(imported_run[2]).add_items(["x"], {})
+
+
+def test_an_export_serves_the_same_recommendations(imported_run, tmp_path):
+    recommender = gtcrec.load(imported_run[2])
+    folder = recommender.export(tmp_path / "exp")
+    exported = gtcrec.load(folder)
+    expected, got = recommender.recommend(["u1", "u7"], k=8), exported.recommend(["u1", "u7"], k=8)
+    assert np.array_equal(expected.items, got.items) and np.allclose(expected.scores, got.scores, atol=1e-5)
+    ours, theirs = exported.similar_items("item-3", 3), recommender.similar_items("item-3", 3)
+    assert [i for i, _ in ours] == [i for i, _ in theirs]
+    assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], abs=1e-5)
+    with pytest.raises(Exception, match="no content path"):
+        exported.add_items(["x"], {})

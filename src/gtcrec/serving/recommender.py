@@ -357,17 +357,69 @@ def write_added_items(recommender: TrainedRecommender) -> Path:
     return path
 
 
+class ExportedEmbeddings(Recommender):
+    """The representations of an export, as a model: no weights to train, scored by dot product."""
+
+    name = "embeddings"
+    config_class = dict
+
+    def __init__(self, user_reps: torch.Tensor, item_reps: torch.Tensor):
+        from ..models.base import ModelInputs
+
+        super().__init__(ModelInputs(len(user_reps), len(item_reps), np.empty((0, 2), np.int64)), {})
+        self.register_buffer("user_reps", user_reps)
+        self.register_buffer("item_reps", item_reps)
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_reps, self.item_reps
+
+    def loss(self, users, pos, neg):
+        raise NotImplementedError("an export is for inference only")
+
+
+def load_export(folder: str | Path, *, device: str = "cpu") -> TrainedRecommender:
+    """A :class:`TrainedRecommender` over an export folder (``gtcrec export``): no model or dataset needed.
+
+    It recommends, scores and finds similar items as the run did; it cannot add items (no content path).
+    """
+    from safetensors.numpy import load_file
+
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        tensors = load_file(str(folder / "embeddings.safetensors"))
+        users = pd.read_csv(folder / "user_ids.tsv", sep="\t", dtype=str, keep_default_na=False)["id"]
+        items = pd.read_csv(folder / "item_ids.tsv", sep="\t", dtype=str, keep_default_na=False)["id"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"not a readable export ({exc})", path=str(folder)) from None
+    if manifest.get("format") != EXPORT_FORMAT:
+        raise DataError(f"manifest.json: format {manifest.get('format')!r}; expected {EXPORT_FORMAT!r}", path=str(folder))
+    user_reps, item_reps = torch.from_numpy(tensors["user"]), torch.from_numpy(tensors["item"])
+    indptr, indices = tensors["seen_indptr"], tensors["seen_indices"]
+    if len(users) != len(user_reps) or len(items) != len(item_reps) or len(indptr) != len(user_reps) + 1:
+        raise DataError("the id files and matrices disagree in size", path=str(folder))
+    train = np.column_stack([np.repeat(np.arange(len(user_reps)), np.diff(indptr)), indices]).astype(np.int64)
+    data = InteractionData(manifest.get("dataset", folder.name), len(user_reps), len(item_reps), train,
+                           np.empty((0, 2), np.int64), np.empty((0, 2), np.int64))
+    return TrainedRecommender(ExportedEmbeddings(user_reps, item_reps), data, users=IdMap("user", users),
+                              items=IdMap("item", items), device=device, run_dir=None,
+                              model_name=f"{manifest.get('model', '?')} (export)")
+
+
 def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None = None,
          added_items: bool = True) -> TrainedRecommender:
     """A saved run's best-validation model, frozen for inference (representations computed once).
 
-    ``run_dir`` is a run folder (its lowest-numbered seed is used) or a seed folder. ``dataset`` overrides
+    ``run_dir`` is a run folder (its lowest-numbered seed is used), a seed folder, or an export folder
+    (:func:`load_export`). ``dataset`` overrides
     where the data is read from (for a run trained on another machine). With ``added_items``, items added
     earlier and kept beside the run (``gtcrec serve``'s ``POST /items``) are added again.
     """
     from ..train.run import load_trained_run
     from ..train.seeding import resolve_device
 
+    if (Path(run_dir) / "manifest.json").is_file():  # an export folder
+        return load_export(run_dir, device=resolve_device(device or "cpu"))
     seed_dir, config, data, model = load_trained_run(run_dir, device=device, dataset=dataset)
     folder = dataset_folder(dataset or config.data.dataset)
     users = IdMap.from_folder(folder, "user", data.n_users)
