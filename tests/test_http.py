@@ -182,7 +182,13 @@ ADD_ITEMS_BAD = [
     ({}, {"items": [new_item("a")]}, 401, "X-API-Key"),
     ({"X-API-Key": "wrong"}, {"items": [new_item("a")]}, 401, "X-API-Key"),
     ({"X-API-Key": "k"}, {"items": []}, 422, "items"),
-    ({"X-API-Key": "k"}, {"items": [{"id": "a", "features": {"visual": [0.1] * 32}}]}, 422, "expected the modalities"),
+    ({"X-API-Key": "k"}, {"items": [{"id": "a", "features": {"visual": [0.1] * 32}}]}, 422,
+     "modality 'textual': expected it in exactly one of features or text"),
+    ({"X-API-Key": "k"}, {"items": [{**new_item("a"), "text": {"textual": "words"}}]}, 422, "exactly one of"),
+    ({"X-API-Key": "k"}, {"items": [{"id": "a", "features": {"visual": [0.1] * 32}, "text": {"textual": "words"}}]},
+     422, "no feature report"),
+    ({"X-API-Key": "k"}, {"items": [new_item("a"), {"id": "b", "features": {"visual": [0.1] * 32},
+                                                     "text": {"textual": "w"}}]}, 422, "same way for every item"),
     ({"X-API-Key": "k"}, {"items": [new_item("a", visual_dim=5)]}, 422, "expected shape (1, 32)"),
     ({"X-API-Key": "k"}, {"items": [new_item("0")]}, 422, "already in the catalogue"),
     ({"X-API-Key": "k"}, {"items": [new_item("a"), new_item("a")]}, 422, "repeated"),
@@ -270,3 +276,18 @@ def test_the_page_renders_history_and_recommendations_in_a_real_browser(page_ser
     shot = tmp_path / "page.png"
     subprocess.run([*flags, f"--screenshot={shot}", url], check=True, capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_items_added_as_text_go_through_the_datasets_encoder(text_run):
+    run, titles = text_run
+    server = Server(run, api_key="k")
+    try:
+        body = {"items": [{"id": "copy-of-7", "text": {"title": titles[7]}}]}
+        response = server.client.post("/items", json=body, headers={"X-API-Key": "k"})
+        assert response.status_code == 201, response.text
+        similar = server.client.get("/items/copy-of-7/similar", params={"k": 30}).json()
+        assert len(similar) == 30 and all(np.isfinite(x["score"]) for x in similar)
+        scored = server.client.post("/score", json={"user": "2", "items": ["copy-of-7", "7"]}).json()
+        assert [x["item"] for x in scored] == ["copy-of-7", "7"]
+    finally:
+        server.stop()

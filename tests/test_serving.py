@@ -11,6 +11,7 @@ from gtcrec.config import build_config
 from gtcrec.data import (
     SyntheticConfig,
     import_interactions,
+    item_cold_split,
     make_synthetic,
     write_mmrec,
 )
@@ -176,29 +177,33 @@ def item_cold(tmp_path_factory):
     """Planted data with 15 % of the items held out of training entirely; GTC trained on the rest."""
     root = tmp_path_factory.mktemp("cold")
     full = make_synthetic(SyntheticConfig(n_users=300, n_items=200, n_clusters=4, seed=11))
-    rng = np.random.default_rng(0)
-    cold = np.sort(rng.choice(200, 30, replace=False))
-    warm = np.setdiff1d(np.arange(200), cold)
-    remap = -np.ones(200, dtype=np.int64)
-    remap[warm] = np.arange(len(warm))
-
-    def keep(pairs):
-        pairs = pairs[remap[pairs[:, 1]] >= 0]
-        return np.column_stack([pairs[:, 0], remap[pairs[:, 1]]])
-
-    from gtcrec.data import InteractionData
-
-    warm_data = InteractionData("warm", 300, len(warm), keep(full.train), keep(full.valid), keep(full.test),
-                                {m: f[warm] for m, f in full.features.items()})
+    split = item_cold_split(full, 0.15, seed=0)
+    cold, warm_data = split.cold_items, split.warm
     folder = write_mmrec(warm_data, root / "warm")
     params = {"diffusion_steps": 20, "generation_steps": 2, "denoiser_hidden": [16], "partial_t": 5}
     config = build_config({"model": "gtc", "model_params": params, "data": {"dataset": str(folder)}, "seeds": [0],
                            "output_dir": str(root / "runs"), "name": "gtc",
                            "train": {"epochs": 15, "batch_size": 512, "lr": 0.01, "progress": False}})
     run = train(config).run_dir
-    held_out = np.concatenate([full.train, full.valid, full.test])
-    held_out = held_out[np.isin(held_out[:, 1], cold)]
+    held_out = np.column_stack([split.cold_pairs[:, 0], cold[split.cold_pairs[:, 1]]])
     return run, full, cold, held_out
+
+
+def test_item_cold_split_removes_the_items_everywhere_and_keeps_every_interaction():
+    full = make_synthetic(SyntheticConfig(n_users=80, n_items=50, seed=5))
+    split = item_cold_split(full, 0.1, seed=3)
+    assert len(split.cold_items) == 5 and split.warm.n_items == 45
+    assert not set(split.cold_items) & set(split.warm_items)
+    every = {s: full.pairs(s) for s in ("train", "valid", "test")}
+    n_warm = sum(len(split.warm.pairs(s)) for s in every)
+    assert n_warm + len(split.cold_pairs) == sum(len(p) for p in every.values())
+    for s, pairs in every.items():  # warm pairs map back to the original ones, in every split
+        back = np.column_stack([split.warm.pairs(s)[:, 0], split.warm_items[split.warm.pairs(s)[:, 1]]])
+        assert {tuple(p) for p in back} == {tuple(p) for p in pairs if p[1] not in set(split.cold_items)}
+    for m, feat in full.features.items():
+        assert np.array_equal(split.warm.features[m], feat[split.warm_items])
+    assert split.cold_pairs[:, 1].max() < 5
+    assert not np.array_equal(split.cold_items, item_cold_split(full, 0.1, seed=4).cold_items)
 
 
 def test_added_items_get_finite_scores_that_beat_random(item_cold):
@@ -250,3 +255,49 @@ def test_an_export_serves_the_same_recommendations(imported_run, tmp_path):
     assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], abs=1e-5)
     with pytest.raises(Exception, match="no content path"):
         exported.add_items(["x"], {})
+
+
+def test_add_items_from_raw_text_uses_the_datasets_encoder(text_run, tmp_path):
+    run, titles = text_run
+    recommender = gtcrec.load(run)
+    catalogue = recommender.data.features["title"]
+    recommender.add_items(["copy-of-4", "untitled"], content={"title": [titles[4], None]})
+    # The same text gives the same feature row as the catalogue's own item; no text gives the fill row.
+    np.testing.assert_allclose(recommender.added_features["title"][0], catalogue[4], atol=1e-5)
+    np.testing.assert_allclose(recommender.added_features["title"][1], catalogue.mean(0), atol=1e-5)
+    assert np.isfinite(recommender.score("3", ["copy-of-4", "untitled"])).all()
+    with pytest.raises(Exception, match="both as feature rows and as raw content"):
+        recommender.add_items(["x"], {"title": catalogue[:1]}, content={"title": ["x"]})
+    with pytest.raises(Exception, match="expected 2 values"):
+        recommender.add_items(["x", "y"], content={"title": ["only one"]})
+    with pytest.raises(Exception, match="unknown modality 'image'"):
+        recommender.add_items(["x"], content={"image": ["a.jpg"]})
+
+
+def test_raw_content_without_a_feature_report_is_refused(gtc_run):
+    recommender = gtcrec.load(gtc_run)
+    with pytest.raises(Exception, match="no feature report"):
+        recommender.add_items(["x"], content={"visual": ["a picture"], "textual": ["words"]})
+
+
+def test_cli_add_items_from_a_table_persists_them(text_run, tmp_path, capsys):
+    import shutil
+
+    run, titles = text_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    pd.DataFrame({"item_id": ["n1", "n2"], "name": [titles[2], ""]}).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["add-items", str(copy), "--items", str(tmp_path / "new.csv"), "--text", "title={name}"]) == 0
+    assert "added 2 items (32 in the catalogue)" in capsys.readouterr().out
+    again = gtcrec.load(copy)
+    assert again.added_ids == ["n1", "n2"]
+    np.testing.assert_allclose(again.added_features["title"][0], again.data.features["title"][2], atol=1e-5)
+    assert set(again.recommend("5", k=32).items[0]) >= {"n1", "n2"}
+    for argv, message in [(["--text", "title"], "expected MODALITY=VALUE"),
+                          (["--text", "title={nope}"], "nope"),
+                          (["--features", "title=missing.npy"], "missing.npy"),
+                          (["--image-col", "title=nope"], "no such column")]:
+        assert main(["add-items", str(copy), "--items", str(tmp_path / "new.csv"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert gtcrec.load(copy).added_ids == ["n1", "n2"]  # failed commands added nothing

@@ -200,6 +200,59 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modality_pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        modality, sep, rest = value.partition("=")
+        if not sep or not modality or not rest:
+            raise ConfigError(f"{option} {value!r}: expected MODALITY=VALUE")
+        if modality in out:
+            raise ConfigError(f"{option}: modality {modality!r} given twice")
+        out[modality] = rest
+    return out
+
+
+def cmd_add_items(args: argparse.Namespace) -> int:
+    from .data.features.common import render_template, template_fields
+    from .data.features.image import images_in_folder
+    from .data.importer import read_table
+    from .serving import load
+    from .serving.recommender import write_added_items
+
+    texts = _modality_pairs(args.text, "--text")
+    image_cols = _modality_pairs(args.image_col, "--image-col")
+    image_dirs = _modality_pairs(args.image_dir, "--image-dir")
+    feature_files = _modality_pairs(args.features, "--features")
+    for template in texts.values():
+        template_fields(template)
+    table = read_table(args.items)
+    id_col = args.id_col or table.columns[0]
+    if id_col not in table.columns:
+        raise DataError(f"no column {id_col!r}; columns: {list(table.columns)}", path=args.items)
+    ids = [str(x) for x in table[id_col]]
+    content: dict[str, list] = {m: render_template(table, t, args.items) for m, t in texts.items()}
+    root = Path(args.items).parent
+    for m, col in image_cols.items():
+        if col not in table.columns:
+            raise DataError(f"--image-col {m}={col}: no such column; columns: {list(table.columns)}", path=args.items)
+        content[m] = [str(root / c) if isinstance(c, str) and c.strip() else None for c in table[col]]
+    for m, folder in image_dirs.items():
+        found = images_in_folder(folder)
+        content[m] = [str(found[i]) if i in found else None for i in ids]
+    features = {}
+    for m, path in feature_files.items():
+        from .data.validation import load_npy
+
+        features[m] = load_npy(path)
+    recommender = load(args.run_dir, device=args.device)
+    if recommender.run_dir is None:
+        raise DataError("an export folder has no content path; give a run folder", path=args.run_dir)
+    recommender.add_items(ids, features, content=content)
+    path = write_added_items(recommender)
+    print(f"added {len(ids)} items ({recommender.n_items} in the catalogue); kept in {path}")
+    return 0
+
+
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -397,6 +450,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("add-items", help="make new items (no interactions) recommendable from their content",
+                       description="Each of the run's modalities comes from one source: a text template over the "
+                                   "items table (encoded by the dataset's own text encoder), an image column or "
+                                   "folder (its image encoder), or a .npy of raw feature rows in table order. "
+                                   "The items are kept beside the run (added_items.safetensors) and come back "
+                                   "with gtcrec.load, recommend and serve.")
+    p.add_argument("run_dir", help="run folder (lowest seed) or seed folder")
+    p.add_argument("--items", required=True, help="table of the new items (CSV/TSV/Parquet), one row each")
+    p.add_argument("--id-col", help="column of the new item ids (default: the first column)")
+    p.add_argument("--text", action="append", metavar="MODALITY=TEMPLATE",
+                   help="e.g. text='{title} ({year}). {genres}' (needs gtcrec[features])")
+    p.add_argument("--image-col", action="append", metavar="MODALITY=COLUMN",
+                   help="a column of image paths, relative to the table's folder")
+    p.add_argument("--image-dir", action="append", metavar="MODALITY=FOLDER", help="images named by item id")
+    p.add_argument("--features", action="append", metavar="MODALITY=FILE.npy", help="raw feature rows, table order")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_add_items)
 
     p = sub.add_parser("serve", help="serve a trained run over HTTP (needs gtcrec[serve])",
                        description="FastAPI + uvicorn: /health, /users/{id}/recommendations, /recommendations, "

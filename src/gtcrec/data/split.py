@@ -1,8 +1,12 @@
-"""k-core filtering and MMRec's per-user random split."""
+"""k-core filtering, MMRec's per-user random split, and item-cold splits."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from .dataset import SPLITS, InteractionData
 
 
 def kcore_filter(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -59,3 +63,44 @@ def mmrec_split(users: np.ndarray, seed: int) -> np.ndarray:
     labels = np.empty(len(users), dtype=np.int8)
     labels[order] = labels_sorted
     return labels
+
+
+@dataclass
+class ItemColdSplit:
+    """A dataset with a share of its items removed entirely, to measure recommending items never trained on.
+
+    ``warm`` keeps every interaction and feature row of the other items (re-indexed densely, in their old
+    order; users unchanged, so a user may end with no training interaction). ``cold_items`` and
+    ``warm_items`` are the old item indices; ``cold_pairs`` holds every interaction of a cold item, from
+    all three splits, as (user, position in ``cold_items``).
+    """
+
+    warm: InteractionData
+    warm_items: np.ndarray
+    cold_items: np.ndarray
+    cold_pairs: np.ndarray
+
+
+def item_cold_split(data: InteractionData, fraction: float, seed: int) -> ItemColdSplit:
+    """Hold out ``fraction`` of the items, drawn uniformly with ``seed``, from training, validation and test."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    n_cold = max(1, round(fraction * data.n_items))
+    chosen = np.random.default_rng(seed).permutation(data.n_items)[:n_cold]
+    is_cold = np.zeros(data.n_items, dtype=bool)
+    is_cold[chosen] = True
+    cold_items, warm_items = np.flatnonzero(is_cold), np.flatnonzero(~is_cold)
+    new_index = np.full(data.n_items, -1, dtype=np.int64)
+    new_index[warm_items] = np.arange(len(warm_items))
+    cold_index = np.full(data.n_items, -1, dtype=np.int64)
+    cold_index[cold_items] = np.arange(len(cold_items))
+    splits, cold_parts = {}, []
+    for split in SPLITS:
+        pairs = data.pairs(split)
+        cold_rows = is_cold[pairs[:, 1]]
+        splits[split] = np.column_stack([pairs[~cold_rows, 0], new_index[pairs[~cold_rows, 1]]])
+        cold_parts.append(np.column_stack([pairs[cold_rows, 0], cold_index[pairs[cold_rows, 1]]]))
+    warm = InteractionData(data.name, data.n_users, len(warm_items), splits["train"], splits["valid"],
+                           splits["test"], {m: f[warm_items] for m, f in data.features.items()},
+                           f"{data.source}; item-cold split: {len(cold_items)} items held out (seed {seed})")
+    return ItemColdSplit(warm, warm_items, cold_items, np.concatenate(cold_parts))

@@ -7,9 +7,10 @@ Endpoints (OpenAPI docs at ``/docs``):
 * ``POST /recommendations`` ``{"users": [...], "k": 20}``: many users at once (at most ``max_batch``);
 * ``POST /score`` ``{"user": ..., "items": [...]}``: the model's scores;
 * ``GET /items/{item}/similar?k=``: the items closest in representation (cosine);
-* ``POST /items`` ``{"items": [{"id": ..., "features": {"<modality>": [...]}}]}``: add items that have no
-  interactions, recommendable at once from their content (needs the ``X-API-Key`` given at start; kept
-  beside the run in ``added_items.safetensors``, so a restart keeps them).
+* ``POST /items`` ``{"items": [{"id": ..., "features": {"<modality>": [...]}, "text": {"<modality>": "..."}}]}``:
+  add items that have no interactions, recommendable at once from their content: each modality as a raw
+  feature vector, or, for a text modality, as text encoded by the dataset's own text encoder (needs the
+  ``X-API-Key`` given at start; kept beside the run in ``added_items.safetensors``, so a restart keeps them).
 
 Every bad request gets a 4xx whose ``detail`` names the field and what was expected; ids are the
 dataset's original ids, as strings.
@@ -26,6 +27,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ..data.errors import DataError
+from .content import ContentEncoder
 from .display import ItemDisplay
 from .idmap import UnknownIdError
 from .recommender import TrainedRecommender, write_added_items
@@ -61,7 +63,10 @@ class ScoreRequest(BaseModel):
 class NewItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Id
-    features: dict[str, list[float]] = Field(description="one raw feature vector per content modality")
+    features: dict[str, list[float]] = Field(default_factory=dict,
+                                             description="a raw feature vector per content modality")
+    text: dict[str, str | None] = Field(default_factory=dict,
+                                        description="for a text modality: the item's text instead of its vector")
 
 
 class AddItemsRequest(BaseModel):
@@ -211,24 +216,37 @@ def create_app(recommender: TrainedRecommender, *, max_batch: int = MAX_BATCH, a
             current = state.recommender
             modalities = list(current.model.modalities)
             ids = [item.id for item in request.items]
-            features = {}
+            features, content = {}, {}
             for m in modalities:
-                rows = []
+                as_text = [m in item.text for item in request.items]
+                as_rows = [m in item.features for item in request.items]
                 for n, item in enumerate(request.items):
-                    if m not in item.features:
-                        raise HTTPException(422, f"items.{n}.features: expected the modalities {modalities}, "
-                                                 f"got {sorted(item.features)}")
-                    rows.append(item.features[m])
+                    if as_text[n] == as_rows[n] or as_text[n] != as_text[0]:
+                        raise HTTPException(422, f"items.{n}: modality {m!r}: expected it in exactly one of "
+                                                 "features or text, the same way for every item of the request")
+                if as_text[0]:
+                    try:
+                        encoder = ContentEncoder(current.dataset_folder, m)
+                    except DataError as exc:
+                        raise HTTPException(422, f"items.text.{m}: {exc}") from None
+                    if encoder.kind != "text":
+                        raise HTTPException(422, f"items.text.{m}: {m!r} is not a text modality; send its "
+                                                 "feature vector in features")
+                    content[m] = [item.text[m] for item in request.items]
+                    continue
+                rows = [item.features[m] for item in request.items]
                 if len({len(r) for r in rows}) != 1:
                     raise HTTPException(422, f"items.features.{m}: vectors of different lengths")
                 features[m] = np.asarray(rows, dtype=np.float64)
-            extra = sorted({k for item in request.items for k in item.features} - set(modalities))
+            extra = sorted({k for item in request.items for k in [*item.features, *item.text]} - set(modalities))
             if extra:
-                raise HTTPException(422, f"items.features: unknown modalities {extra}; expected {modalities}")
+                raise HTTPException(422, f"items: unknown modalities {extra}; expected {modalities}")
             try:
-                grown = current.with_items(ids, features)
+                grown = current.with_items(ids, features, content=content)
             except DataError as exc:
                 raise HTTPException(422, f"items: {exc}") from None
+            except ImportError as exc:  # the server lacks the text encoder: not the client's mistake
+                raise HTTPException(501, f"items.text: this server cannot encode text ({exc})") from None
             if persist:
                 write_added_items(grown)
             state.recommender = grown

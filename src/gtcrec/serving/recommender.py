@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -183,17 +183,33 @@ class TrainedRecommender:
         return [(str(self.items.originals[i]), int(self._train_counts[i])) for i in order]
 
     # --- new items -----------------------------------------------------------------------------
-    def add_items(self, ids: Iterable, features: dict[str, np.ndarray]) -> None:
+    def add_items(self, ids: Iterable, features: dict[str, np.ndarray] | None = None, *,
+                  content: dict[str, Sequence[str | None]] | None = None) -> None:
         """Add items in place; see :meth:`with_items`."""
-        self.__dict__.update(self.with_items(ids, features).__dict__)
+        self.__dict__.update(self.with_items(ids, features, content=content).__dict__)
 
-    def with_items(self, ids: Iterable, features: dict[str, np.ndarray]) -> TrainedRecommender:
+    def encode_content(self, content: dict[str, Sequence[str | None]]) -> dict[str, np.ndarray]:
+        """Raw content (per modality: texts, or image file paths) -> raw feature rows, through the encoder that
+        built the dataset's features (named in its feature reports; needs ``gtcrec[features]``)."""
+        from .content import ContentEncoder
+
+        out = {}
+        for m, values in content.items():
+            if m not in self.model.modalities:
+                raise DataError(f"content: unknown modality {m!r}; expected one of {list(self.model.modalities)}")
+            catalogue = self.raw_features[m] if self.raw_features is not None else self.data.features[m]
+            out[m] = ContentEncoder(self.dataset_folder, m).encode(list(values), catalogue)
+        return out
+
+    def with_items(self, ids: Iterable, features: dict[str, np.ndarray] | None = None, *,
+                   content: dict[str, Sequence[str | None]] | None = None) -> TrainedRecommender:
         """A copy whose catalogue also holds items without interactions, recommendable from their content.
 
         ``self`` is left as it is, so a server can keep answering from it and swap in the copy at once.
 
-        ``features`` holds one row per id for each of the run's modalities, on the raw scale of the
-        dataset's feature files (the run's feature scaling is applied as in training). The model is rebuilt
+        Each of the run's modalities comes either in ``features`` (one row per id, on the raw scale of the
+        dataset's feature files; the run's feature scaling is applied as in training) or in ``content``
+        (one text or image path per id, or None for none, encoded by :meth:`encode_content`). The model is rebuilt
         on the grown catalogue with the trained weights: the new items have no interactions, their ID
         embeddings are 0, and their representations come from each model's own content path (GTC: the
         content views and the content generated for them; FREEDOM, DRAGON, MGCN: their content kNN graphs,
@@ -215,6 +231,14 @@ class TrainedRecommender:
         known = [x for x in ids if self.items.contains(x)]
         if known:
             raise DataError(f"item id {known[0]!r} is already in the catalogue")
+        features, content = dict(features or {}), dict(content or {})
+        both = sorted(set(features) & set(content))
+        if both:
+            raise DataError(f"modality {both[0]!r} is given both as feature rows and as raw content; give one")
+        for m, values in content.items():
+            if len(values) != len(ids):
+                raise DataError(f"content {m!r}: expected {len(ids)} values (one per item id), got {len(values)}")
+        features.update(self.encode_content(content))
         if set(features) != set(modalities):
             raise DataError(f"features: expected the modalities {modalities}, got {sorted(features)}")
         scaled = {}
@@ -425,7 +449,7 @@ def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None
     users = IdMap.from_folder(folder, "user", data.n_users)
     items = IdMap.from_folder(folder, "item", data.n_items)
     raw = None
-    if config.data.feature_scaling == "standardize":  # added items are scaled with the catalogue's statistics
+    if config.data.feature_scaling != "none":  # added items: scaled with the catalogue's statistics, filled with its mean
         from ..data.sources import load_dataset
 
         raw = dict(load_dataset(dataset or config.data.dataset, config.data.modalities).features)

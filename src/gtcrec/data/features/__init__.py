@@ -116,6 +116,8 @@ def image_features_for_dataset(
                                      workers=workers, device=device, resize=resize, fill=fill, progress=progress,
                                      modality=modality, keys=keys)
     report.extra.update(extra)
+    if weights is not None:  # so that items added later can be encoded alike
+        report.extra["weights"] = str(Path(weights).resolve())
     write_modality(dataset_dir, modality, features, report)
     return report
 
