@@ -1,12 +1,16 @@
 #!/bin/bash
-# Item-cold split on ML-100K-MM: each multimodal model trained on the warm items only, seeds given, patience 10, one thread.
-cd /work/main
-D=runs/itemcold/ml-100k-mm
-for seed in "$@"; do
-for m in vbpr freedom mgcn dragon bm3 lgmrec gtc; do
-  out=$D/runs/$m
-  if [ -f $out/seed$seed/metrics.json ]; then continue; fi
-  OMP_NUM_THREADS=1 .venv/bin/gtcrec train --model $m --dataset $D/warm --seeds $seed --patience 10 --no-progress \
-    --set train.num_threads=1 --output-dir $D/runs --name $m > $D/$m.seed$seed.log 2>&1 || echo "FAILED $m $seed"
-done; done
-echo done
+# Item-cold split on ML-100K-MM (see item_cold_split.py): every multimodal model trained on the warm items
+# only, with its preset, patience 10, one torch thread, for each seed given (default 1). Skips finished runs.
+#   python benchmarks/item_cold_split.py prepare --dataset ml-100k-mm --fraction 0.1 --seed 0 --out runs/itemcold/ml-100k-mm
+#   bash benchmarks/item_cold_train.sh 1 2 3
+#   python benchmarks/item_cold_split.py evaluate runs/itemcold/ml-100k-mm runs/itemcold/ml-100k-mm/runs/*/seed*
+set -u
+cd "$(dirname "$0")/.."
+D=${ITEM_COLD_DIR:-runs/itemcold/ml-100k-mm}
+for seed in "${@:-1}"; do
+  for m in vbpr freedom mgcn dragon bm3 lgmrec gtc; do
+    [ -f "$D/runs/$m/seed$seed/metrics.json" ] && continue
+    OMP_NUM_THREADS=1 gtcrec train --model $m --dataset "$D/warm" --seeds "$seed" --patience 10 --no-progress \
+      --set train.num_threads=1 --output-dir "$D/runs" --name $m > "$D/$m.seed$seed.log" 2>&1 || echo "FAILED $m $seed"
+  done
+done

@@ -57,4 +57,4 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--epochs", "1"]) == 2
     assert "unknown dataset" in capsys.readouterr().err
     assert main(["train", "--model", "nope", "--dataset", "synthetic", "--epochs", "1"]) == 2
-    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert "model 'nope': no such model" in capsys.readouterr().err

@@ -137,5 +137,5 @@ def test_every_model_trains_and_beats_a_random_ranker(name, small_synthetic, tmp
 def test_models_that_name_attributes_after_modalities_reject_non_identifier_names(name, small_synthetic):
     inputs = ModelInputs.from_data(small_synthetic)
     inputs.features = {"image-v2": next(iter(inputs.features.values()))}
-    with pytest.raises(ValueError, match=r"modality name 'image-v2' must be a Python identifier"):
+    with pytest.raises(ValueError, match=r"modality name 'image-v2': expected a Python identifier"):
         build_model(name, inputs)

@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .config import (
     parse_override,
 )
 from .data.errors import DataError
+from .errors import UserError
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -71,14 +73,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
     from .train.run import saved_config_path
 
-    if args.resume:
-        config = from_dict(RunConfig, load_yaml_config(str(saved_config_path(args.resume))), "config")
+    existing = args.resume or args.restart
+    if existing:
+        if args.resume and args.restart:
+            raise ConfigError("give either --resume or --restart, not both")
+        if not Path(existing).is_dir():
+            raise DataError("no such run folder; expected a folder written by gtcrec train", path=existing)
+        if not saved_config_path(existing).exists():
+            raise DataError("no config.yaml: not a gtcrec run folder", path=existing)
+        config = from_dict(RunConfig, load_yaml_config(str(saved_config_path(existing))), "config")
     else:
         config = _train_config(args)
     if args.print_config:
         print(config.to_yaml())
         return 0
-    result = train(config, resume_dir=args.resume)
+    result = train(config, resume_dir=args.resume, restart_dir=args.restart)
     print(result.to_markdown())
     print(f"\nrun folder: {result.run_dir} (summary.md, summary.csv, seed*/metrics.json, seed*/best.safetensors)")
     return 0
@@ -312,7 +321,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     report = import_catalogue(
         args.interactions, args.out, content=_content_options(args), name=args.name, user_col=args.user_col,
         item_col=args.item_col, rating_col=args.rating_col, timestamp_col=args.timestamp_col,
-        min_rating=args.min_rating, kcore=args.kcore, seed=args.seed, sep=args.sep)
+        min_rating=args.min_rating, kcore=args.kcore, seed=args.seed, sep=args.sep, force=args.force)
     print(report.to_json())
     return 0
 
@@ -354,6 +363,14 @@ def cmd_data_synthetic(args: argparse.Namespace) -> int:
     from .data import SyntheticConfig, make_synthetic, write_mmrec
 
     cfg = SyntheticConfig(n_users=args.users, n_items=args.items, seed=args.seed)
+    if args.users < 1:
+        raise ConfigError(f"--users {args.users}: expected an integer >= 1")
+    if args.items <= cfg.max_interactions:
+        raise ConfigError(f"--items {args.items}: expected more than {cfg.max_interactions} (the most items "
+                          "a planted user interacts with)")
+    target = Path(args.out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise DataError("exists and is not an empty folder; expected a new or empty folder", path=args.out)
     out = write_mmrec(make_synthetic(cfg, name=args.name), args.out)
     print(f"wrote {out}")
     return 0
@@ -391,7 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run folder name")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any option, e.g. --set model_params.n_layers=3 --set train.weight_decay=0")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoints")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its checkpoints (written after every epoch)")
+    p.add_argument("--restart", metavar="RUN_DIR", help="train a run again from scratch, in its folder, with its "
+                                                         "config (its checkpoints and results are replaced)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=cmd_train)
 
@@ -497,7 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="k-core, MMRec-rule split, id maps; then one feature file per content "
                                     "modality given (text from --items, images from --image-dir or --image-col).")
     p.add_argument("interactions", help="CSV/TSV/Parquet of (user, item[, rating, timestamp])")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="a new or empty folder (built beside it, renamed into place)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out whole")
     p.add_argument("--name")
     p.add_argument("--user-col", default="user_id")
     p.add_argument("--item-col", default="item_id")
@@ -582,10 +603,19 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return args.func(args)
-    except (DataError, ConfigError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except UserError as exc:  # the user's input was wrong: one line, exit code 2
+        if args.verbose:
+            traceback.print_exc()
+        print(f"gtcrec: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gtcrec: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 -- a bug in gtcrec, not a user mistake: show it all, ask for a report
+        traceback.print_exc()
+        print("gtcrec: internal error: this is a bug in gtcrec, not in your input; please report it with the "
+              "command and the traceback above", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

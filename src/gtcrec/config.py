@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -13,14 +14,24 @@ from typing import Any
 import yaml
 
 from .data.dataset import FEATURE_SCALINGS
+from .errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 # train.negatives: all (any catalogue item) | train (items with a training interaction, MMRec's sampler)
 NEGATIVE_POOLS = ("all", "train")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration value is unknown or has the wrong type."""
+
+
+_DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def check_device_name(name: str, where: str) -> None:
+    """A device name torch understands (whether the machine has it is checked when a run starts)."""
+    if not _DEVICE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}={name!r}: expected auto, cpu, cuda, cuda:N or mps")
 
 
 @dataclass
@@ -50,7 +61,7 @@ class TrainConfig:
     deterministic: bool = False
     num_threads: int | None = None
     progress: bool = True
-    checkpoint_every: int = 10  # epochs between resumable checkpoints (0: never)
+    checkpoint_every: int = 1  # epochs between resumable checkpoints (0: never); each replaces the last
     diagnostics: bool = True  # after each validation, log the model's diagnostics (GTC: TC scale, gate, shares)
     # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
     negatives: str = "all"
@@ -58,6 +69,26 @@ class TrainConfig:
     def __post_init__(self):
         if self.negatives not in NEGATIVE_POOLS:
             raise ConfigError(f"train.negatives={self.negatives!r}: expected one of {NEGATIVE_POOLS}")
+        # Checked here, where every source of options (YAML, --set, flags, Python) meets, before any data
+        # is read or any folder written.
+        for name in ("epochs", "batch_size", "patience", "eval_every", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+                raise ConfigError(f"train.{name}={value}: expected an integer >= 1")
+        if isinstance(self.checkpoint_every, int) and self.checkpoint_every < 0:
+            raise ConfigError(f"train.checkpoint_every={self.checkpoint_every}: expected >= 0 (0: never)")
+        if self.num_threads is not None and isinstance(self.num_threads, int) and self.num_threads < 1:
+            raise ConfigError(f"train.num_threads={self.num_threads}: expected an integer >= 1, or null")
+        if isinstance(self.lr, (int, float)) and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr={self.lr}: expected a finite number > 0")
+        if isinstance(self.weight_decay, (int, float)) and not (math.isfinite(self.weight_decay)
+                                                                  and self.weight_decay >= 0):
+            raise ConfigError(f"train.weight_decay={self.weight_decay}: expected a finite number >= 0")
+        if isinstance(self.topk, list) and (not self.topk or any(isinstance(k, bool) or not isinstance(k, int)
+                                                                  or k < 1 for k in self.topk)):
+            raise ConfigError(f"train.topk={self.topk}: expected a non-empty list of integers >= 1")
+        if isinstance(self.device, str):
+            check_device_name(self.device, "train.device")
 
 
 @dataclass
@@ -183,10 +214,17 @@ def parse_override(text: str) -> dict[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.lr=0.001")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else None
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({problem}); expected e.g. "
+                          f"{key.strip()}=[5, 10] or {key.strip()}=0.01") from None
     out: dict[str, Any] = {}
     node = out
     parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=0.001")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
@@ -208,8 +246,16 @@ def load_yaml_config(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[st
     if not path.is_file():
         presets = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
         raise ConfigError(f"config {name_or_path!r}: no such file and no such preset (presets: {presets})")
-    with open(path) as fh:
-        raw = yaml.safe_load(fh) or {}
+    try:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}{where}: {problem}; expected a YAML mapping of options") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc}); expected a YAML text file") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     parent = raw.pop(INHERITS_KEY, None)

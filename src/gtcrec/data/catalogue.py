@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_write_json
+from ..atomic import atomic_write_json, current_umask
 from .errors import DataError
 from .importer import import_interactions
 
@@ -53,29 +56,55 @@ class CatalogueReport:
 
 
 def import_catalogue(interactions: str | Path, out_dir: str | Path, *, content: ContentOptions | None = None,
-                     **import_options) -> CatalogueReport:
-    """``import_interactions`` (k-core, split, id maps) and then text and image features for the kept items."""
+                     force: bool = False, **import_options) -> CatalogueReport:
+    """``import_interactions`` (k-core, split, id maps) and then text and image features for the kept items.
+
+    The dataset is built in a hidden folder beside ``out_dir`` and renamed into place at the end, so a
+    failure leaves nothing behind. A non-empty ``out_dir`` is refused unless ``force`` (then replaced whole,
+    never mixed with its old files).
+    """
     from .features import image_features_for_dataset, text_features_for_dataset
 
     content = content or ContentOptions()
     if content.wants_text() and content.items is None:
         raise DataError("text features need the items table (--items)")
     out = Path(out_dir)
-    report = CatalogueReport(asdict(import_interactions(interactions, out, **import_options)))
-    if content.wants_text():
-        text = text_features_for_dataset(
-            out, content.items, id_col=content.items_id_col, template=content.text_template,
-            columns=content.text_columns, modality=content.text_modality, model=content.text_model,
-            batch_size=content.text_batch_size, device=content.device, fill=content.fill,
-            progress=content.progress, sep=content.sep)
-        report.modalities[content.text_modality] = asdict(text)
-    if content.wants_images():
-        image = image_features_for_dataset(
-            out, image_dir=content.image_dir, items_path=content.items, id_col=content.items_id_col,
-            image_col=content.image_col, image_root=content.image_root, modality=content.image_modality,
-            backbone=content.image_backbone, weights=content.image_weights, batch_size=content.image_batch_size,
-            workers=content.workers, device=content.device, resize=content.image_resize, fill=content.fill,
-            progress=content.progress, sep=content.sep)
-        report.modalities[content.image_modality] = asdict(image)
-    atomic_write_json(out / "import_report.json", json.loads(report.to_json()))
+    if out.exists() and not out.is_dir():
+        raise DataError("exists and is a file; expected a new or empty folder", path=str(out))
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise DataError("exists and is not empty; expected a new or empty folder (--force replaces it)",
+                        path=str(out))
+    import_options.setdefault("name", None)
+    import_options["name"] = import_options["name"] or out.name
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    except OSError as exc:
+        raise DataError(f"cannot create the dataset folder ({exc.strerror}); expected a writable place",
+                        path=str(out)) from None
+    try:
+        report = CatalogueReport(asdict(import_interactions(interactions, build, **import_options)))
+        if content.wants_text():
+            text = text_features_for_dataset(
+                build, content.items, id_col=content.items_id_col, template=content.text_template,
+                columns=content.text_columns, modality=content.text_modality, model=content.text_model,
+                batch_size=content.text_batch_size, device=content.device, fill=content.fill,
+                progress=content.progress, sep=content.sep)
+            report.modalities[content.text_modality] = asdict(text)
+        if content.wants_images():
+            image = image_features_for_dataset(
+                build, image_dir=content.image_dir, items_path=content.items, id_col=content.items_id_col,
+                image_col=content.image_col, image_root=content.image_root, modality=content.image_modality,
+                backbone=content.image_backbone, weights=content.image_weights,
+                batch_size=content.image_batch_size, workers=content.workers, device=content.device,
+                resize=content.image_resize, fill=content.fill, progress=content.progress, sep=content.sep)
+            report.modalities[content.image_modality] = asdict(image)
+        atomic_write_json(build / "import_report.json", json.loads(report.to_json()))
+        os.chmod(build, 0o777 & ~current_umask())  # mkdtemp makes it 0700
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(build, out)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
     return report

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .errors import DataError
+
 SPLITS = ("train", "valid", "test")
 
 
@@ -75,7 +77,7 @@ class InteractionData:
             setattr(self, split, pairs)
         for modality, feat in self.features.items():
             if feat.shape[0] != self.n_items:
-                raise ValueError(f"modality {modality!r}: {feat.shape[0]} feature rows for {self.n_items} items")
+                raise DataError(f"modality {modality!r}: {feat.shape[0]} feature rows for {self.n_items} items; expected one row per item")
 
     def pairs(self, split: str) -> np.ndarray:
         if split not in SPLITS:
@@ -96,7 +98,7 @@ class InteractionData:
             return self
         missing = [m for m in names if m not in self.features]
         if missing:
-            raise ValueError(f"dataset {self.name!r} has no modality {missing}; it has {self.modalities}")
+            raise DataError(f"dataset {self.name!r} has no modality {missing}; expected some of {self.modalities}")
         return InteractionData(
             self.name, self.n_users, self.n_items, self.train, self.valid, self.test,
             {m: self.features[m] for m in names}, self.source,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """Input data is malformed. The message names the file, line/row or field and what was expected."""
 
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None):

@@ -13,7 +13,7 @@ import yaml
 from .errors import DataError
 from .mmrec import DATASET_YAML
 from .split import kcore_filter, mmrec_split
-from .validation import drop_blank_rows, file_lines, require_columns
+from .validation import drop_blank_rows, file_lines, read_text_table, require_columns
 
 
 @dataclass
@@ -49,12 +49,7 @@ def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
             raise DataError("reading Parquet needs pyarrow: pip install 'gtcrec[parquet]'", path=str(path)) from exc
     if sep is None:
         sep = "," if suffix == ".csv" else "\t"
-    try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                            skip_blank_lines=False)
-    except pd.errors.ParserError as exc:
-        raise DataError(f"cannot parse as a {sep!r}-separated table: {exc}", path=str(path)) from exc
-    return drop_blank_rows(frame)
+    return drop_blank_rows(read_text_table(path, sep))
 
 
 def _numeric(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
@@ -92,6 +87,10 @@ def import_interactions(
     path = Path(path)
     out = Path(out_dir)
     name = name or out.name
+    if isinstance(kcore, bool) or not isinstance(kcore, int) or kcore < 1:
+        raise DataError(f"--kcore {kcore}: expected an integer >= 1 (1 keeps every interaction)")
+    if min_rating is not None and not np.isfinite(min_rating):
+        raise DataError(f"--min-rating {min_rating}: expected a finite number")
     frame = read_table(path, sep)
     roles = {"user": user_col, "item": item_col}
     if rating_col:

@@ -32,6 +32,7 @@ from .validation import (
     file_lines,
     integer_column,
     load_npy,
+    read_text_table,
     require_columns,
     warn_users_without_train,
 )
@@ -75,8 +76,15 @@ def read_spec(root: str | Path) -> DatasetSpec:
 
 
 def _spec_from_yaml(root: Path, yaml_path: Path) -> DatasetSpec:
-    with open(yaml_path) as fh:
-        raw = yaml.safe_load(fh) or {}
+    try:
+        with open(yaml_path) as fh:
+            raw = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DataError(f"{getattr(exc, 'problem', None) or 'not valid YAML'}; expected a YAML mapping",
+                        path=str(yaml_path), line=None if mark is None else mark.line + 1) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read ({exc}); expected a YAML text file", path=str(yaml_path)) from None
     if not isinstance(raw, dict):
         raise DataError("expected a mapping at the top level", path=str(yaml_path))
     known = {"name", "inter", "columns", "modalities", "n_users", "n_items", "description", "source"}
@@ -91,12 +99,22 @@ def _spec_from_yaml(root: Path, yaml_path: Path) -> DatasetSpec:
             raise DataError(f"columns: unknown role {role!r}, expected one of {list(DEFAULT_COLUMNS)}",
                             path=str(yaml_path))
         columns[role] = str(col)
+    declared = raw.get("modalities") or {}
+    if not isinstance(declared, dict):
+        raise DataError(f"field 'modalities': expected a mapping of modality name to feature file (e.g. "
+                        f"{{image: image_feat.npy}}), got {declared!r}", path=str(yaml_path))
+    if not isinstance(raw.get("columns") or {}, dict):
+        raise DataError(f"field 'columns': expected a mapping of role to column name, got {raw['columns']!r}",
+                        path=str(yaml_path))
     modalities = {}
-    for modality, fname in (raw.get("modalities") or {}).items():
-        modalities[str(modality)] = root / str(fname)
+    for modality, fname in declared.items():
+        if not isinstance(fname, str) or not fname:
+            raise DataError(f"modalities.{modality}: expected a feature file name, got {fname!r}",
+                            path=str(yaml_path))
+        modalities[str(modality)] = root / fname
     for key in ("n_users", "n_items"):
-        if key in raw and (not isinstance(raw[key], int) or raw[key] <= 0):
-            raise DataError(f"field {key!r} must be a positive integer, got {raw[key]!r}", path=str(yaml_path))
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] <= 0):
+            raise DataError(f"field {key!r}: expected a positive integer, got {raw[key]!r}", path=str(yaml_path))
     return DatasetSpec(name, root, inter, columns, modalities, raw.get("n_users"), raw.get("n_items"))
 
 
@@ -127,12 +145,17 @@ def load_mmrec(root: str | Path, modalities: list[str] | None = None) -> Interac
     for modality, feat in raw_feats.items():
         features[modality] = check_features(feat, n_items, spec.modalities[modality])
 
-    frame = pd.read_csv(spec.inter, sep="\t", dtype=str, keep_default_na=False, na_values=[""],
-                        skip_blank_lines=False)
+    frame = read_text_table(spec.inter, "\t")
     require_columns(frame, spec.columns, spec.inter)
     frame = drop_blank_rows(frame)
     if len(frame) == 0:
         raise DataError("no interactions (only a header)", path=str(spec.inter))
+    short = frame[list(spec.columns.values())].isna().any(axis=1).to_numpy()
+    if short.any():
+        row = int(np.flatnonzero(short)[0])
+        fields = int(frame.iloc[row].notna().sum())
+        raise DataError(f"{fields} field(s); expected {len(frame.columns)} tab-separated fields "
+                        f"({', '.join(frame.columns)})", path=str(spec.inter), line=int(file_lines(frame)[row]))
     users = integer_column(frame, spec.columns["user"], spec.inter, maximum=None if spec.n_users is None
                            else spec.n_users - 1, what="user id")
     items = integer_column(frame, spec.columns["item"], spec.inter, maximum=None if n_items is None

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from ..atomic import current_umask
 from .dataset import InteractionData
 from .errors import DataError
 from .importer import import_interactions
@@ -103,6 +103,7 @@ def build_ml100k(cache: Path | None = None) -> Path:
     tmp_out = Path(tempfile.mkdtemp(dir=cache / "datasets"))
     import_interactions(raw, tmp_out, name="ml-100k", user_col="user_id:token", item_col="item_id:token",
                         rating_col="rating:float", timestamp_col="timestamp:float", kcore=5, seed=999)
+    os.chmod(tmp_out, 0o777 & ~current_umask())  # mkdtemp makes it 0700
     os.replace(tmp_out, out)  # atomic: a half-built folder is never seen as done
     return out
 
@@ -136,13 +137,9 @@ def build_ml100k_mm(cache: Path | None = None, progress: bool = True) -> Path:
                         "posters/; none was found (set GTCREC_DATA_DIR)")
     raw = _ml100k_raw(cache)  # the shared ml-100k.inter, sha256-checked
     (cache / "datasets").mkdir(parents=True, exist_ok=True)
-    tmp_out = Path(tempfile.mkdtemp(dir=cache / "datasets"))
-    try:
-        import_options, content = ml100k_mm_options(raw_dir, progress)
-        import_catalogue(raw, tmp_out, content=content, **import_options)
-        os.replace(tmp_out, out)  # atomic: a half-built folder is never seen as done
-    finally:
-        shutil.rmtree(tmp_out, ignore_errors=True)
+    import_options, content = ml100k_mm_options(raw_dir, progress)
+    # built beside and renamed into place: a half-built folder is never seen as done
+    import_catalogue(raw, out, content=content, force=True, **import_options)
     return out
 
 

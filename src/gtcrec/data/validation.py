@@ -11,6 +11,24 @@ import pandas as pd
 from .errors import DataError, DataWarning
 
 
+def read_text_table(path: Path, sep: str) -> pd.DataFrame:
+    """A delimited text table as strings, blank lines kept (for line numbers); DataError naming the file."""
+    what = "tab" if sep == "\t" else repr(sep)
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                           skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"empty file; expected a header line and one row per interaction, {what}-separated",
+                        path=str(path)) from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"cannot parse as a {what}-separated table: {exc}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise DataError(f"not a text file (undecodable bytes); expected a {what}-separated table",
+                        path=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read ({exc.strerror or exc})", path=str(path)) from None
+
+
 def drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Drop empty lines but keep each row's original position in the index, so that reported
     line numbers are the file's (read the table with ``skip_blank_lines=False``)."""
@@ -86,6 +104,8 @@ def check_features(feat: np.ndarray, n_items: int, path: str | Path) -> np.ndarr
             f"{feat.shape[0]} feature rows, expected one row per item ({n_items} items, ids 0..{n_items - 1})",
             path=str(path),
         )
+    if feat.shape[1] == 0:
+        raise DataError("0 columns; expected at least one feature dimension per item", path=str(path))
     feat = feat.astype(np.float32, copy=False)
     finite = np.isfinite(feat)
     if not finite.all():
@@ -100,13 +120,26 @@ def check_features(feat: np.ndarray, n_items: int, path: str | Path) -> np.ndarr
 
 
 def load_npy(path: str | Path) -> np.ndarray:
-    """Load a .npy without pickle; object arrays are refused."""
+    """Load a .npy without pickle; object arrays, damaged and foreign files are refused, naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise DataError(f"cannot read ({exc.strerror or exc})", path=str(path)) from None
+    if magic != b"\x93NUMPY":
+        what = "an empty file" if not magic else "not a .npy file (no NumPy header)"
+        raise DataError(f"{what}; expected an array saved with numpy.save", path=str(path))
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise DataError(f"cannot load without pickle ({exc}); save a plain numeric array", path=str(path)) from exc
-    except OSError as exc:
-        raise DataError(f"not a readable .npy file ({exc})", path=str(path)) from exc
+        if "pickle" in str(exc).lower():
+            raise DataError("holds Python objects, which would need pickle to load; expected a plain numeric "
+                            "array", path=str(path)) from None
+        raise DataError(f"a damaged .npy file ({exc}); expected an array saved with numpy.save",
+                        path=str(path)) from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"a damaged .npy file ({exc}); expected an array saved with numpy.save",
+                        path=str(path)) from None
 
 
 def warn_users_without_train(n_users_without_train: int, n_eval_affected: int, source: str) -> None:

@@ -12,8 +12,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ..config import from_dict
+from ..config import ConfigError, from_dict
 from ..data.dataset import InteractionData, pairs_to_csr
+from ..data.errors import DataError
 from ..graph import normalized_bipartite_adjacency
 
 
@@ -111,11 +112,11 @@ class Recommender(nn.Module, ABC):
 def content_features(inputs: ModelInputs, model: str) -> list[np.ndarray]:
     """The item feature matrices (float32, in modality order) of a model that needs content; clear errors."""
     if not inputs.features:
-        raise ValueError(f"{model} needs at least one item content modality (features), but the data has none")
+        raise DataError(f"{model} needs at least one item content modality (features), but the data has none")
     feats = [np.asarray(f, dtype=np.float32) for f in inputs.features.values()]
     for m, f in zip(inputs.features, feats):
         if f.ndim != 2 or f.shape[0] != inputs.n_items:
-            raise ValueError(f"{model}: features {m!r} have shape {f.shape}; expected ({inputs.n_items}, dim)")
+            raise DataError(f"{model}: features {m!r} have shape {f.shape}; expected ({inputs.n_items}, dim)")
     return feats
 
 
@@ -123,14 +124,14 @@ def identifier_modalities(inputs: ModelInputs, model: str) -> list[str]:
     """The modality names, each checked to be a Python identifier (the model names attributes after them)."""
     for m in inputs.features:
         if not m.isidentifier():
-            raise ValueError(f"{model}: modality name {m!r} must be a Python identifier")
+            raise DataError(f"{model}: modality name {m!r}: expected a Python identifier (e.g. text, image)")
     return list(inputs.features)
 
 
 def check_modality_names(names: list[str], model: str) -> None:
     for m in names:
         if not m or "." in m:
-            raise ValueError(f"{model}: modality name {m!r} must be non-empty and contain no '.'")
+            raise DataError(f"{model}: modality name {m!r}: expected a non-empty name without '.'")
 
 
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
@@ -153,7 +154,7 @@ def register_model(cls: type[Recommender]) -> type[Recommender]:
 
 def build_model(name: str, inputs: ModelInputs, params: dict[str, Any] | None = None) -> Recommender:
     if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; available: {sorted(MODELS)}")
+        raise ConfigError(f"model {name!r}: no such model; expected one of {sorted(MODELS)}")
     cls = MODELS[name]
     config = from_dict(cls.config_class, params or {}, f"model_params ({name})")
     return cls(inputs, config)

@@ -60,6 +60,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.errors import DataError
 from ..graph import directed_propagate, propagate, to_torch_sparse
 from ..graph.knn import NORMALIZATIONS, fused_item_knn_graph, user_cooccurrence_graph
 from .base import (
@@ -160,7 +161,7 @@ class DRAGON(Recommender):
         super().__init__(inputs, config)
         self.modalities = list(inputs.features)
         if not self.modalities:
-            raise ValueError("DRAGON needs at least one item feature modality; the data has none "
+            raise DataError("DRAGON needs at least one item feature modality; the data has none "
                              "(use lightgcn or freedom for interaction-only data)")
         check_modality_names(self.modalities, "DRAGON")
         d = config.embedding_dim

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from ..data.errors import DataError
+from ..errors import UserError
 
 MAP_FILES = {"user": ("u_id_mapping.csv", "userID"), "item": ("i_id_mapping.csv", "itemID")}
 
 
-class UnknownIdError(KeyError):
+class UnknownIdError(UserError, KeyError):
     """A user or item id that the trained run does not know."""
 
     def __str__(self) -> str:  # KeyError quotes its message; this one is a sentence

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..atomic import publish
 from ..data.errors import DataError
 from .recommender import TopK
 
@@ -62,7 +63,7 @@ def write_recommendations(batches: Iterable[TopK], path: str | Path) -> int:
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
+        publish(tmp, path)  # the mode a plain open() gives, not mkstemp's 0600
     except BaseException:
         if writer is not None:
             writer.close()

@@ -9,7 +9,6 @@ its own run folder ``<output_dir>/<entry>``, so an interrupted benchmark resumes
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import re
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
 from .checkpoint import atomic_write_json
 from .results import RunResult
-from .run import _git_commit, saved_config_path, train
+from .run import _git_commit, has_progress, read_seed_metrics, saved_config_path, train
 
 log = logging.getLogger("gtcrec")
 
@@ -165,20 +164,21 @@ class BenchReport:
 
 def saved_seed_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """Every finished seed's ``metrics.json`` under ``run_dir``."""
-    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("seed*/metrics.json"))]
+    return [read_seed_metrics(p) for p in sorted(run_dir.glob("seed*/metrics.json"))]
 
 
 def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> RunResult:
     """Train ``config`` in ``run_dir``, resuming what is there; refuse a folder that holds another config."""
     saved = saved_config_path(run_dir)
-    resume = None
     if saved.exists():
         old = yaml.safe_load(saved.read_text()) or {}
         if not _same_protocol(old, config.to_dict()):
             raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir "
                               "or remove it")
-        resume = run_dir
-    return train(config, data=data, resume_dir=resume)
+        if has_progress(run_dir):
+            return train(config, data=data, resume_dir=run_dir)
+        return train(config, data=data, restart_dir=run_dir)  # nothing done there yet: start it
+    return train(config, data=data)
 
 
 def run_bench(entries: list[str], dataset: str, seeds: list[int], *, output_dir: str | Path,

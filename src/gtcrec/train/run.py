@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import logging
+import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -19,12 +22,14 @@ from ..data.dataset import InteractionData
 from ..data.errors import DataError
 from ..data.sources import load_dataset
 from ..evaluation import Evaluator
-from ..models import ModelInputs, build_model
-from .checkpoint import atomic_write_json, load_tensors
+from ..models import MODELS, ModelInputs, build_model
+from .checkpoint import atomic_write_bytes, atomic_write_json, load_tensors
 from .memory import peak_memory_mb, reset_peak_memory
 from .results import RunResult, SeedResult
 from .seeding import resolve_device, seed_everything
-from .trainer import Trainer
+from .trainer import Trainer, has_checkpoint
+
+LOCK_FILE = ".lock"
 
 log = logging.getLogger("gtcrec")
 
@@ -168,27 +173,129 @@ def load_trained_run(run_dir: str | Path, *, device: str | None = None, dataset:
     return run, config, data, model
 
 
-def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir: str | Path | None = None
-          ) -> RunResult:
-    """Train ``config.model`` once per seed in ``config.seeds``; returns test metrics at best validation."""
+def _check_output_folder(root: Path) -> None:
+    """Refuse, before anything is read or written, a run folder that cannot be created."""
+    for parent in [root, *root.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"output folder {root}: {parent} is a file; expected a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"output folder {root}: {parent} is not writable; expected a writable folder")
+            return
+
+
+class RunLock:
+    """An exclusive lock on a run folder, so that two processes never write the same run."""
+
+    def __init__(self, root: Path):
+        self.path = root / LOCK_FILE
+        self.handle = open(self.path, "a+")  # noqa: SIM115 -- held for the whole run
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise ConfigError(f"run folder {root}: in use by {holder}; wait for it to finish, or choose "
+                              "another --output-dir/--name") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"gtcrec pid {os.getpid()}")
+        self.handle.flush()
+
+    def release(self) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def has_progress(root: Path) -> bool:
+    """Whether any seed of the run got as far as one checkpoint (or finished)."""
+    return any(has_checkpoint(seed) or (seed / "metrics.json").exists() for seed in root.glob("seed*"))
+
+
+def check_resumable(root: Path) -> None:
+    """A DataError unless ``root`` is a run folder with something to resume from."""
+    if not root.is_dir():
+        raise DataError("no such run folder; expected a folder written by gtcrec train", path=str(root))
+    if not saved_config_path(root).exists():
+        raise DataError("no config.yaml: not a gtcrec run folder", path=str(root))
+    if not has_progress(root):
+        raise DataError("nothing to resume: no checkpoint (seed*/last.safetensors) and no finished seed; "
+                        "start it again with --restart", path=str(root))
+
+
+def read_seed_metrics(path: Path) -> dict:
+    """A finished seed's metrics.json; a damaged one is a DataError naming it."""
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            raise TypeError("not a JSON object")
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataError(f"unreadable results of a finished seed ({exc}); delete that seed folder to train it "
+                        "again", path=str(path)) from None
+    return saved
+
+
+def _seed_metrics(path: Path) -> SeedResult:
+    saved = read_seed_metrics(path)
+    try:
+        fields = SeedResult.__dataclass_fields__
+        return SeedResult(**{k: v for k, v in saved.items() if k in fields})
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataError(f"unreadable results of a finished seed ({exc}); delete that seed folder to train it "
+                        "again", path=str(path)) from None
+
+
+def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir: str | Path | None = None,
+          restart_dir: str | Path | None = None) -> RunResult:
+    """Train ``config.model`` once per seed in ``config.seeds``; returns test metrics at best validation.
+
+    ``resume_dir``: continue that run from its checkpoints (finished seeds are read back). ``restart_dir``:
+    train that run again from scratch, in its folder. A run that fails before any seed's first checkpoint
+    leaves no folder behind; a run folder is locked while it trains.
+    """
+    if resume_dir is not None and restart_dir is not None:
+        raise ConfigError("give either --resume or --restart, not both")
     _git_commit()
+    if config.model not in MODELS:
+        raise ConfigError(f"model {config.model!r}: no such model; expected one of {sorted(MODELS)}")
+    resolve_device(config.train.device)  # a device this machine lacks is refused before anything is read
+    if resume_dir is not None:
+        check_resumable(Path(resume_dir))
+    root = Path(resume_dir or restart_dir or _run_dir(config))
+    _check_output_folder(root)
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
     data = run_data(config.data, data)
-    root = Path(resume_dir) if resume_dir else _run_dir(config)
-    result = RunResult(config.model, data.name, run_dir=str(root))
-    root.mkdir(parents=True, exist_ok=True)
-    # Written before any seed trains, so an interrupted run can be recognised and resumed.
-    (root / "config.yaml").write_text(config.to_yaml())
-    for seed in config.seeds:
-        seed_dir = root / f"seed{seed}"
-        done = seed_dir / "metrics.json"
-        if resume_dir and done.exists():
-            saved = json.loads(done.read_text())
-            fields = SeedResult.__dataclass_fields__
-            result.seeds.append(SeedResult(**{k: v for k, v in saved.items() if k in fields}))
-            log.info("seed %d already finished in %s", seed, seed_dir)
-            continue
-        result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
-    result.write(root)
+    created = next((p for p in [*reversed(root.parents), root] if not p.exists()), None)  # the first new folder
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"output folder {root}: cannot create it ({exc.strerror}); expected a writable place") \
+            from None
+    lock = RunLock(root)
+    try:
+        if restart_dir is not None:
+            for old in root.glob("seed*"):
+                shutil.rmtree(old)
+        result = RunResult(config.model, data.name, run_dir=str(root))
+        # Written before any seed trains, so an interrupted run can be recognised and resumed.
+        atomic_write_bytes(root / "config.yaml", config.to_yaml().encode())
+        for seed in config.seeds:
+            seed_dir = root / f"seed{seed}"
+            done = seed_dir / "metrics.json"
+            if resume_dir and done.exists():
+                result.seeds.append(_seed_metrics(done))
+                log.info("seed %d already finished in %s", seed, seed_dir)
+                continue
+            result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
+        result.write(root)
+    except BaseException:
+        if created is not None and not has_progress(root):  # failed before any checkpoint: keep nothing
+            lock.release()
+            shutil.rmtree(created, ignore_errors=True)
+            raise
+        lock.release()
+        raise
+    lock.release()
     return result

@@ -22,9 +22,19 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device for ``name``; a name this machine cannot use is a ConfigError naming what it has."""
+    from ..config import ConfigError, check_device_name
+
+    check_device_name(name, "device")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: this machine has no usable CUDA GPU; expected cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s); "
+                              f"expected cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r}: MPS is not available here; expected cpu or auto")
     return device

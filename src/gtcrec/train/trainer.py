@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
@@ -15,13 +14,15 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..data.dataset import InteractionData
+from ..data.errors import DataError
 from ..evaluation import Evaluator
 from ..models.base import Recommender
 from .checkpoint import (
-    atomic_write_json,
+    load_checkpoint,
     load_tensors,
     optimizer_from_tensors,
     optimizer_to_tensors,
+    save_checkpoint,
     save_tensors,
 )
 from .sampler import NegativeSampler
@@ -29,8 +30,13 @@ from .sampler import NegativeSampler
 log = logging.getLogger("gtcrec")
 
 BEST_FILE = "best.safetensors"
-LAST_FILE = "last.safetensors"
-LAST_STATE = "last.json"
+LAST_FILE = "last.safetensors"  # the latest resumable checkpoint: weights, optimizer, RNG and training state
+PREVIOUS_FILE = "last.prev.safetensors"  # the one before it, kept in case the latest is damaged
+STATE_FIELDS = ("epoch", "best_epoch", "best_score", "bad_evals", "best_valid", "history", "optimizer")
+
+
+def has_checkpoint(seed_dir: Path) -> bool:
+    return (seed_dir / LAST_FILE).exists() or (seed_dir / PREVIOUS_FILE).exists()
 
 
 @dataclass
@@ -109,7 +115,7 @@ class Trainer:
         start_epoch, best_epoch, best_score, bad_evals = 1, 0, -math.inf, 0
         best_valid: dict[str, float] = {}
         history: list[dict] = []
-        if resume and self.run_dir is not None and (self.run_dir / LAST_STATE).exists():
+        if resume and self.run_dir is not None and has_checkpoint(self.run_dir):
             state = self._load_last()
             start_epoch = state["epoch"] + 1
             best_epoch, best_score, bad_evals = state["best_epoch"], state["best_score"], state["bad_evals"]
@@ -181,19 +187,42 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()  # models draw their own noise from it
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        save_tensors(self.run_dir / LAST_FILE, tensors)
-        atomic_write_json(self.run_dir / LAST_STATE, {
-            "epoch": epoch, "best_epoch": best_epoch, "best_score": best_score, "bad_evals": bad_evals,
-            "best_valid": best_valid, "history": history, "optimizer": optim_scalars})
+        state = {"epoch": epoch, "best_epoch": best_epoch, "best_score": best_score, "bad_evals": bad_evals,
+                 "best_valid": best_valid, "history": history, "optimizer": optim_scalars}
+        save_checkpoint(self.run_dir / LAST_FILE, tensors, state, previous=self.run_dir / PREVIOUS_FILE)
 
     def _load_last(self) -> dict:
-        state = json.loads((self.run_dir / LAST_STATE).read_text())
-        tensors = load_tensors(self.run_dir / LAST_FILE, self.device)
-        self.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        optimizer_from_tensors(self.optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")},
-                               state["optimizer"])
-        self.generator.set_state(tensors["rng.generator"].cpu())
-        torch.set_rng_state(tensors["rng.torch"].cpu())
+        """Restore the latest usable checkpoint (the latest, else the one before it); its training state."""
+        errors = []
+        for path in (self.run_dir / LAST_FILE, self.run_dir / PREVIOUS_FILE):
+            if not path.exists():
+                continue
+            try:
+                state = self._restore(path)
+            except DataError as exc:
+                errors.append(str(exc))
+                continue
+            if errors:
+                log.warning("%s; resumed from the checkpoint before it, %s", errors[0], path)
+            return state
+        raise DataError(f"no usable checkpoint to resume from ({'; '.join(errors) or 'none found'}); start this "
+                        "run again with --restart", path=str(self.run_dir))
+
+    def _restore(self, path: Path) -> dict:
+        tensors, state = load_checkpoint(path, self.device)
+        missing = [name for name in STATE_FIELDS if name not in state]
+        if missing:
+            raise DataError(f"training state lacks {missing}; expected a checkpoint written by gtcrec train",
+                            path=str(path))
+        try:
+            self.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+            optimizer_from_tensors(self.optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")},
+                                   state["optimizer"])
+            self.generator.set_state(tensors["rng.generator"].cpu())
+            torch.set_rng_state(tensors["rng.torch"].cpu())
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            raise DataError(f"does not match this run's model and optimizer ({type(exc).__name__}: "
+                            f"{str(exc)[:200]}); expected a checkpoint of this run", path=str(path)) from None
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
         if (self.run_dir / BEST_FILE).exists():
