@@ -164,6 +164,16 @@ def case_resume_pickle_checkpoint(world, tmp_path):
     return ["train", "--resume", str(run)], "last.safetensors"
 
 
+def case_resume_checkpoint_missing_a_field(world, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    run = _interrupted(world, tmp_path)
+    for name in ("last.safetensors", "last.prev.safetensors"):
+        path = run / "seed0" / name
+        save_file(load_file(str(path)), str(path), metadata={"gtcrec.state": '{"epoch": 1}'})
+    return ["train", "--resume", str(run)], "lacks ['best_epoch'"
+
+
 def case_resume_truncated_metrics(world, tmp_path):
     run = copy_run(world, tmp_path)
     path = run / "seed0" / "metrics.json"
@@ -230,7 +240,8 @@ CASES = [
     option_case("--patience", "-5", message="patience"), option_case("--device", "tpu9", message="tpu9"),
     option_case("--set", "train.topk=[]", message="topk"),
     case_resume_missing_folder, case_resume_without_checkpoint, case_resume_garbage_checkpoint,
-    case_resume_truncated_checkpoint, case_resume_pickle_checkpoint, case_resume_truncated_metrics,
+    case_resume_truncated_checkpoint, case_resume_pickle_checkpoint, case_resume_checkpoint_missing_a_field,
+    case_resume_truncated_metrics,
     case_evaluate_truncated_best, case_output_dir_under_a_file, case_output_dir_under_proc,
     case_synthetic_zero_users, case_synthetic_negative_items, case_import_empty_csv, case_import_negative_kcore,
     case_import_into_existing_dataset, case_unknown_model,
@@ -340,3 +351,17 @@ def test_restart_trains_again_in_the_same_folder(world, tmp_path, capsys):
     assert main(["train", "--restart", str(run)]) == 0
     assert (run / "seed0" / "metrics.json").stat().st_mtime_ns != before
     assert main(["train", "--restart", str(run), "--resume", str(run)]) == 2
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model_params.n_layers=-1", "model_params.n_layers=-1"),
+    ("model_params.embedding_dim=0", "model_params.embedding_dim=0"),
+    ("model_params.reg_weight=-1e-4", "model_params.reg_weight"),
+    ("train.valid_metric=recall@7", "train.valid_metric"),
+    ("train.eval_every=0", "train.eval_every"),
+])
+def test_impossible_options_are_refused_before_anything_runs(override, message, world, tmp_path, capsys):
+    assert main(train_argv(world[1], tmp_path, "--set", override)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -89,6 +89,30 @@ class TrainConfig:
             raise ConfigError(f"train.topk={self.topk}: expected a non-empty list of integers >= 1")
         if isinstance(self.device, str):
             check_device_name(self.device, "train.device")
+        if isinstance(self.valid_metric, str) and isinstance(self.topk, list):
+            from .evaluation.metrics import METRICS
+
+            name, _, k = self.valid_metric.partition("@")
+            if name not in METRICS or not k.isdigit() or int(k) not in self.topk:
+                raise ConfigError(f"train.valid_metric={self.valid_metric!r}: expected <metric>@<k> with a metric "
+                                  f"in {list(METRICS)} and k in train.topk {self.topk}")
+
+
+def check_model_options(config: Any, where: str) -> None:
+    """Range checks shared by every model's options, by name: sizes >= 1, layer counts and loss weights >= 0,
+    dropout in [0, 1). A model's own ``__post_init__`` checks what is particular to it."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if (f.name == "embedding_dim" or f.name.endswith("_dim")) and value < 1:
+            raise ConfigError(f"{where}.{f.name}={value}: expected an integer >= 1")
+        if (f.name == "n_layers" or f.name.endswith("_layers")) and value < 0:
+            raise ConfigError(f"{where}.{f.name}={value}: expected an integer >= 0")
+        if (f.name.endswith("_weight") or f.name.startswith("lambda_")) and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{where}.{f.name}={value}: expected a finite number >= 0")
+        if f.name.endswith("dropout") and not 0 <= value < 1:
+            raise ConfigError(f"{where}.{f.name}={value}: expected a number in [0, 1)")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,7 +13,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError, check_model_options, from_dict
 from ..data.dataset import InteractionData, pairs_to_csr
 from ..data.errors import DataError
 from ..graph import normalized_bipartite_adjacency
@@ -157,4 +158,6 @@ def build_model(name: str, inputs: ModelInputs, params: dict[str, Any] | None = 
         raise ConfigError(f"model {name!r}: no such model; expected one of {sorted(MODELS)}")
     cls = MODELS[name]
     config = from_dict(cls.config_class, params or {}, f"model_params ({name})")
+    if dataclasses.is_dataclass(config):
+        check_model_options(config, "model_params")
     return cls(inputs, config)
