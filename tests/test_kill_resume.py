@@ -48,7 +48,7 @@ def test_sigkill_then_resume_reaches_the_same_best_epoch_and_metrics(model, tmp_
     seed = last.parent
     assert not (seed / "metrics.json").exists()
     resumed = subprocess.run([sys.executable, "-m", "gtcrec", "train", "--resume", str(tmp_path / "killed" / "r")],
-                             env=env, capture_output=True, text=True)
+                             env=env, capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stderr
 
