@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +51,23 @@ def atomic_write_npy(path: Path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+@contextmanager
+def building_folder(destination: Path) -> Iterator[Path]:
+    """A new folder built beside ``destination`` and renamed onto it at the end (replacing what was there),
+    with the modes the umask gives; on any failure it is removed and ``destination`` is left as it was."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.building-"))
+    try:
+        yield build
+        for path in build.rglob("*"):  # mkstemp/mkdtemp made some of them private
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
+        os.chmod(build, 0o777 & ~current_umask())
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(build, destination)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_write_json, current_umask
+from ..atomic import atomic_write_json, building_folder
 from .errors import DataError
 from .importer import import_interactions
 
@@ -78,11 +76,12 @@ def import_catalogue(interactions: str | Path, out_dir: str | Path, *, content: 
     import_options["name"] = import_options["name"] or out.name
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     except OSError as exc:
-        raise DataError(f"cannot create the dataset folder ({exc.strerror}); expected a writable place",
+        raise DataError(f"cannot create its parent folder ({exc.strerror}); expected a writable place",
                         path=str(out)) from None
-    try:
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise DataError("its parent folder is not writable; expected a writable place", path=str(out))
+    with building_folder(out) as build:
         report = CatalogueReport(asdict(import_interactions(interactions, build, **import_options)))
         if content.wants_text():
             text = text_features_for_dataset(
@@ -100,11 +99,4 @@ def import_catalogue(interactions: str | Path, out_dir: str | Path, *, content: 
                 resize=content.image_resize, fill=content.fill, progress=content.progress, sep=content.sep)
             report.modalities[content.image_modality] = asdict(image)
         atomic_write_json(build / "import_report.json", json.loads(report.to_json()))
-        os.chmod(build, 0o777 & ~current_umask())  # mkdtemp makes it 0700
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(build, out)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
     return report

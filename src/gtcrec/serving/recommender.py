@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..atomic import building_folder, publish
 from ..data.dataset import InteractionData
 from ..data.errors import DataError
 from ..data.sources import dataset_folder
@@ -308,9 +308,7 @@ class TrainedRecommender:
         folder = Path(folder)
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not overwrite:
             raise DataError("exists and is not empty; choose a new folder or pass overwrite", path=str(folder))
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        try:
+        with building_folder(folder) as tmp:
             save_file({"user": self.user_reps.float().cpu().numpy(), "item": self.item_reps.float().cpu().numpy(),
                        "seen_indptr": self.seen.indptr.cpu().numpy(), "seen_indices": self.seen.indices.cpu().numpy()},
                       str(tmp / "embeddings.safetensors"))
@@ -323,22 +321,7 @@ class TrainedRecommender:
                         "seen": "training items (CSR seen_indptr/seen_indices)",
                         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            for path in tmp.iterdir():  # files respect the umask, not mkdtemp's 0700
-                os.chmod(path, 0o666 & ~_umask())
-            os.chmod(tmp, 0o777 & ~_umask())
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return folder
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 ADDED_ITEMS_FILE = "added_items.safetensors"
@@ -373,8 +356,7 @@ def write_added_items(recommender: TrainedRecommender) -> Path:
     try:
         save_file({m: np.ascontiguousarray(f, dtype=np.float32) for m, f in recommender.added_features.items()}, tmp,
                   metadata={"ids": json.dumps(recommender.added_ids)})
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
