@@ -365,3 +365,41 @@ def test_impossible_options_are_refused_before_anything_runs(override, message, 
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_import_force_refuses_an_output_folder_that_holds_its_input(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    log = _log(tmp_path / "mine")
+    assert main(["data", "import", str(log), "--out", str(tmp_path / "mine"), "--kcore", "1", "--force"]) == 2
+    assert "holds the input" in capsys.readouterr().err and log.exists()
+
+
+def test_a_new_run_never_writes_into_an_existing_run(world, tmp_path, capsys):
+    run = copy_run(world, tmp_path)
+    before = snapshot(run)
+    argv = ["train", "--model", "lightgcn", "--dataset", str(world[1]), *FAST, "--output-dir", str(tmp_path),
+            "--name", "run"]
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err and snapshot(run) == before
+
+
+def test_a_failed_run_removes_only_the_folders_it_made(world, tmp_path, monkeypatch):
+    import importlib
+
+    run_module = importlib.import_module("gtcrec.train.run")
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "other.txt").write_text("x")
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("planted")
+
+    monkeypatch.setattr(run_module, "train_seed", broken)
+    out = tmp_path / "keep" / "new" / "deeper"
+    assert main(["train", "--model", "lightgcn", "--dataset", str(world[1]), *FAST, "--output-dir", str(out),
+                 "--name", "r"]) == 1
+    assert not (tmp_path / "keep" / "new").exists() and (tmp_path / "keep" / "other.txt").exists()
+
+
+def test_no_seeds_is_refused(world, tmp_path, capsys):
+    assert main(train_argv(world[1], tmp_path, "--set", "seeds=[]")) == 2
+    assert "seeds" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -339,3 +339,41 @@ def test_every_model_loads_recommends_exports_and_scores_new_items(every_model_r
         recommender.add_items(new_ids, features)
         scores = recommender.score("0", new_ids)
         assert recommender.n_items == 50 and np.isfinite(scores).all(), name
+
+
+def test_items_added_in_batches_get_the_rows_one_batch_gives(tmp_path):
+    data = make_synthetic(SyntheticConfig(n_users=60, n_items=40, seed=8))
+    folder = write_mmrec(data, tmp_path / "syn")
+    config = build_config({"model": "vbpr", "data": {"dataset": str(folder), "feature_scaling": "standardize"},
+                           "seeds": [0], "output_dir": str(tmp_path / "runs"), "name": "vbpr",
+                           "train": {"epochs": 1, "batch_size": 512, "progress": False}})
+    run = train(config).run_dir
+    rng = np.random.default_rng(0)
+    new = {m: rng.normal(size=(2, f.shape[1])) * 3 + 1 for m, f in data.features.items()}
+    one_by_one = gtcrec.load(run)
+    one_by_one.add_items(["a"], {m: f[:1] for m, f in new.items()})
+    one_by_one.add_items(["b"], {m: f[1:] for m, f in new.items()})
+    together = gtcrec.load(run)
+    together.add_items(["a", "b"], new)
+    for m in new:
+        np.testing.assert_allclose(one_by_one.data.features[m][-2:], together.data.features[m][-2:], atol=1e-5)
+    np.testing.assert_allclose(one_by_one.score("3", ["a", "b"]), together.score("3", ["a", "b"]), atol=1e-5)
+
+
+def test_two_writers_keep_each_others_added_items(item_cold, tmp_path):
+    import shutil
+
+    from gtcrec.serving.recommender import read_added_items, write_added_items
+
+    run, full, cold, _ = item_cold
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    features = {m: f[cold[:1]] for m, f in full.features.items()}
+    first, second = gtcrec.load(copy), gtcrec.load(copy)  # e.g. a server and `gtcrec add-items`
+    first.add_items(["x"], features)
+    write_added_items(first)
+    second.add_items(["y"], features)
+    write_added_items(second)
+    ids, _ = read_added_items(second.run_dir)
+    assert ids == ["y", "x"]
+    assert set(gtcrec.load(copy).added_ids) == {"x", "y"}

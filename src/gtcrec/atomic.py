@@ -16,7 +16,14 @@ import numpy as np
 
 
 def current_umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read without changing it (os.umask would, for a moment, in every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: set and restore at once
     os.umask(mask)
     return mask
 
@@ -57,7 +64,7 @@ def atomic_write_npy(path: Path, array: np.ndarray) -> None:
 def building_folder(destination: Path) -> Iterator[Path]:
     """A new folder built beside ``destination`` and renamed onto it at the end (replacing what was there),
     with the modes the umask gives; on any failure it is removed and ``destination`` is left as it was."""
-    destination = Path(destination)
+    destination = Path(destination).resolve()
     destination.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.building-"))
     try:
@@ -65,9 +72,13 @@ def building_folder(destination: Path) -> Iterator[Path]:
         for path in build.rglob("*"):  # mkstemp/mkdtemp made some of them private
             os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
         os.chmod(build, 0o777 & ~current_umask())
-        if destination.exists():
-            shutil.rmtree(destination)
-        os.replace(build, destination)
+        if destination.exists():  # the old folder goes aside first, so one of the two always exists
+            aside = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.old-"))
+            os.replace(destination, aside / destination.name)
+            os.replace(build, destination)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(build, destination)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise

@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class UserError(Exception):
     """A mistake in the user's input: a file, an option or an id. The message says what and what was expected."""
+
+
+class MissingExtra(UserError, ImportError):
+    """An optional dependency that the command needs is not installed; the message names the extra."""

@@ -72,8 +72,13 @@ def import_catalogue(interactions: str | Path, out_dir: str | Path, *, content: 
     if out.is_dir() and any(out.iterdir()) and not force:
         raise DataError("exists and is not empty; expected a new or empty folder (--force replaces it)",
                         path=str(out))
+    inputs = [interactions, content.items, content.image_dir, content.image_root, content.image_weights]
+    for source in (Path(x).resolve() for x in inputs if x is not None):
+        if source == out.resolve() or out.resolve() in source.parents:
+            raise DataError(f"holds the input {source}; expected an output folder apart from the inputs",
+                            path=str(out))
     import_options.setdefault("name", None)
-    import_options["name"] = import_options["name"] or out.name
+    import_options["name"] = import_options["name"] or out.resolve().name
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

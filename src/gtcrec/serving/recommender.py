@@ -80,7 +80,9 @@ class TrainedRecommender:
         self.data = data
         self.model_params = dict(model_params or {})
         self.feature_scaling = feature_scaling
-        self.raw_features = raw_features  # the catalogue's unscaled features, for scaling added items alike
+        # The trained catalogue's unscaled features, never grown: added items are scaled with its statistics
+        # and filled with its mean row, whatever was added before them (so a restart gives the same rows).
+        self.raw_features = raw_features if raw_features is not None else dict(data.features)
         self.added_ids: list[str] = []  # items added after training, in order
         self.added_features: dict[str, np.ndarray] = {}  # their raw features, per modality
         self._train_csr = data.csr("train")
@@ -197,7 +199,7 @@ class TrainedRecommender:
         for m, values in content.items():
             if m not in self.model.modalities:
                 raise DataError(f"content: unknown modality {m!r}; expected one of {list(self.model.modalities)}")
-            catalogue = self.raw_features[m] if self.raw_features is not None else self.data.features[m]
+            catalogue = self.raw_features[m]
             out[m] = ContentEncoder(self.dataset_folder, m).encode(list(values), catalogue)
         return out
 
@@ -249,7 +251,7 @@ class TrainedRecommender:
                 raise DataError(f"features {m!r}: expected shape ({len(ids)}, {dim}), got {rows.shape}")
             if not np.isfinite(rows).all():
                 raise DataError(f"features {m!r}: expected finite numbers")
-            reference = self.raw_features[m] if self.raw_features is not None else self.data.features[m]
+            reference = self.raw_features[m]
             scaled[m] = scale_like(rows, reference, self.feature_scaling)
         old_n = self.data.n_items
         grown = InteractionData(self.data.name, self.data.n_users, old_n + len(ids), self.data.train,
@@ -275,13 +277,10 @@ class TrainedRecommender:
             else:
                 raise DataError(f"cannot grow {key}: {tuple(trained.shape)} -> {tuple(fresh.shape)}")
         model.load_state_dict(state)
-        raw = None
-        if self.raw_features is not None:
-            raw = {m: np.concatenate([self.raw_features[m], np.asarray(features[m], np.float32)]) for m in modalities}
         out = TrainedRecommender(model, grown, users=self.users,
                                  items=IdMap(self.items.kind, list(self.items.originals) + ids), device=self.device,
                                  run_dir=self.run_dir, model_name=self.model_name, model_params=self.model_params,
-                                 feature_scaling=self.feature_scaling, raw_features=raw,
+                                 feature_scaling=self.feature_scaling, raw_features=self.raw_features,
                                  dataset_folder=self.dataset_folder)
         out.added_ids = self.added_ids + ids
         out.added_features = {m: np.concatenate([self.added_features.get(m, np.empty((0, self.data.features[m].shape[1]),
@@ -345,21 +344,35 @@ def read_added_items(seed_dir: Path) -> tuple[list[str], dict[str, np.ndarray]]:
 
 
 def write_added_items(recommender: TrainedRecommender) -> Path:
-    """Write every added item of ``recommender`` (ids and raw features) beside its run, atomically."""
+    """Keep every added item of ``recommender`` (ids and raw features) beside its run, atomically.
+
+    Under a file lock, items that another process (``gtcrec add-items`` beside a running server) kept there
+    meanwhile are read back and kept too, so that no writer drops another's items.
+    """
+    import fcntl
+
     from safetensors.numpy import save_file
 
     if recommender.run_dir is None:
         raise DataError("this recommender has no run folder to keep added items in")
     path = Path(recommender.run_dir) / ADDED_ITEMS_FILE
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        save_file({m: np.ascontiguousarray(f, dtype=np.float32) for m, f in recommender.added_features.items()}, tmp,
-                  metadata={"ids": json.dumps(recommender.added_ids)})
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(path.parent / f".{ADDED_ITEMS_FILE}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ids, features = list(recommender.added_ids), dict(recommender.added_features)
+        on_disk, disk_features = read_added_items(path.parent)
+        others = [i for i, x in enumerate(on_disk) if x not in set(ids) and not recommender.items.contains(x)]
+        if others:
+            ids = ids + [on_disk[i] for i in others]
+            features = {m: np.concatenate([features[m], disk_features[m][others]]) for m in features}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        try:
+            save_file({m: np.ascontiguousarray(f, dtype=np.float32) for m, f in features.items()}, tmp,
+                      metadata={"ids": json.dumps(ids)})
+            publish(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import functools
 import json
@@ -17,7 +18,14 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError, DataConfig, RunConfig, from_dict, load_yaml_config
+from ..config import (
+    ConfigError,
+    DataConfig,
+    RunConfig,
+    check_model_options,
+    from_dict,
+    load_yaml_config,
+)
 from ..data.dataset import InteractionData
 from ..data.errors import DataError
 from ..data.sources import load_dataset
@@ -257,17 +265,18 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
     if resume_dir is not None and restart_dir is not None:
         raise ConfigError("give either --resume or --restart, not both")
     _git_commit()
-    if config.model not in MODELS:
-        raise ConfigError(f"model {config.model!r}: no such model; expected one of {sorted(MODELS)}")
-    resolve_device(config.train.device)  # a device this machine lacks is refused before anything is read
+    check_run_config(config)  # every option, the model's included, before anything is read or written
     if resume_dir is not None:
         check_resumable(Path(resume_dir))
     root = Path(resume_dir or restart_dir or _run_dir(config))
     _check_output_folder(root)
+    if resume_dir is None and restart_dir is None and root.exists() and any(
+            p.name != LOCK_FILE for p in root.iterdir()):
+        raise ConfigError(f"run folder {root} exists and is not empty; continue it with --resume, train it again "
+                          "with --restart, or choose another --output-dir/--name")
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
-    data = run_data(config.data, data)
-    created = next((p for p in [*reversed(root.parents), root] if not p.exists()), None)  # the first new folder
+    new_folders = [p for p in [root, *root.parents] if not p.exists()]  # deepest first
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -275,9 +284,10 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
             from None
     lock = RunLock(root)
     try:
+        data = run_data(config.data, data)
         if restart_dir is not None:
-            for old in root.glob("seed*"):
-                shutil.rmtree(old)
+            for old in [*root.glob("seed*"), root / "summary.md", root / "summary.csv"]:
+                shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
         result = RunResult(config.model, data.name, run_dir=str(root))
         # Written before any seed trains, so an interrupted run can be recognised and resumed.
         atomic_write_bytes(root / "config.yaml", config.to_yaml().encode())
@@ -291,11 +301,27 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
             result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
         result.write(root)
     except BaseException:
-        if created is not None and not has_progress(root):  # failed before any checkpoint: keep nothing
-            lock.release()
-            shutil.rmtree(created, ignore_errors=True)
-            raise
         lock.release()
+        if new_folders and not has_progress(root):  # a new run failed before any checkpoint: keep nothing
+            shutil.rmtree(root, ignore_errors=True)
+            for parent in new_folders[1:]:  # the parents it made, while nothing else has moved in
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
         raise
     lock.release()
     return result
+
+
+def check_run_config(config: RunConfig) -> None:
+    """What only the whole config can tell: the model exists and takes these options, there are seeds, the
+    device is usable. (Each section's own ranges are checked when it is built.)"""
+    if config.model not in MODELS:
+        raise ConfigError(f"model {config.model!r}: no such model; expected one of {sorted(MODELS)}")
+    options = from_dict(MODELS[config.model].config_class, config.model_params, f"model_params ({config.model})")
+    if dataclasses.is_dataclass(options):
+        check_model_options(options, "model_params")
+    if not config.seeds or len(set(config.seeds)) != len(config.seeds):
+        raise ConfigError(f"seeds={config.seeds}: expected one or more distinct integers")
+    resolve_device(config.train.device)  # a device this machine lacks is refused before anything is read

