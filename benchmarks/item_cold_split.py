@@ -95,9 +95,9 @@ def cold_metrics(scores: torch.Tensor, targets: torch.Tensor, k: int) -> dict[st
     return {"recall": float((hits.sum(1) / n_pos).mean()), "ndcg": float(((hits * discount).sum(1) / ideal).mean())}
 
 
-def evaluate_run(run: Path, cold: ColdTargets, k: int) -> tuple[str, dict[str, float]]:
+def evaluate_run(run: Path, cold: ColdTargets, k: int, id_init: str) -> tuple[str, dict[str, float]]:
     rec = gtcrec.load(run, added_items=False)
-    rec.add_items(cold.ids, cold.features)
+    rec.add_items(cold.ids, cold.features, id_init=id_init)
     users = torch.from_numpy(rec.users.to_internal(cold.user_ids))
     items = torch.from_numpy(rec.items.to_internal(cold.ids))
     with torch.no_grad():
@@ -110,7 +110,7 @@ def evaluate_run(run: Path, cold: ColdTargets, k: int) -> tuple[str, dict[str, f
     rows, cols = torch.nonzero(cold.targets, as_tuple=True)
     out["full_hit"] = sum((cold.user_ids[r], cold.ids[c]) in known for r, c in zip(rows.tolist(), cols.tolist())) / len(rows)
     out["cold_share"] = float(top["item"].isin(cold_set).mean())
-    return f"{rec.model_name} | {run}", out
+    return f"{rec.model_name} (id_init {id_init}) | {run}", out
 
 
 def content_references(folder: Path, cold: ColdTargets, k: int, neighbours: int = 10
@@ -158,9 +158,10 @@ def evaluate(args: argparse.Namespace) -> None:
     for name, metrics in references.items():
         print(f"| {name} | - | {metrics['recall']:.4f} | {metrics['ndcg']:.4f} | - | - |")
     for run in args.runs:
-        label, m = evaluate_run(Path(run), cold, args.k)
-        print(f"| {label} | {m['recall']:.4f} | {m['ndcg']:.4f} | {m['full_hit']:.4f} | {m['cold_share']:.4f} |",
-              flush=True)
+        for id_init in args.id_init:
+            label, m = evaluate_run(Path(run), cold, args.k, id_init)
+            print(f"| {label} | {m['recall']:.4f} | {m['ndcg']:.4f} | {m['full_hit']:.4f} | "
+                  f"{m['cold_share']:.4f} |", flush=True)
 
 
 def main() -> None:
@@ -175,6 +176,8 @@ def main() -> None:
     e.add_argument("folder")
     e.add_argument("runs", nargs="*")
     e.add_argument("--k", type=int, default=20)
+    e.add_argument("--id-init", nargs="+", default=["zero", "neighbours"], choices=["zero", "neighbours"],
+                   help="how the new items' rows of the item ID tables are set (TrainedRecommender.with_items)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     prepare(args) if args.command == "prepare" else evaluate(args)

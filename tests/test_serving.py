@@ -377,3 +377,29 @@ def test_two_writers_keep_each_others_added_items(item_cold, tmp_path):
     ids, _ = read_added_items(second.run_dir)
     assert ids == ["y", "x"]
     assert set(gtcrec.load(copy).added_ids) == {"x", "y"}
+
+
+def test_id_init_neighbours_sets_id_rows_from_content_and_is_kept(item_cold, tmp_path):
+    import shutil
+
+    from gtcrec.serving.recommender import write_added_items
+
+    run, full, cold, _ = item_cold
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    features = {m: f[cold[:3]] for m, f in full.features.items()}
+    zero, near = gtcrec.load(copy), gtcrec.load(copy)
+    zero.add_items(["a", "b", "c"], features)
+    near.add_items(["a", "b", "c"], features, id_init="neighbours")
+    table = near.model.item_id.weight
+    assert torch.all(zero.model.item_id.weight[-3:] == 0)
+    assert table[-3:].abs().sum() > 0
+    neighbours = near._content_neighbours(features)
+    torch.testing.assert_close(table[-3:], table[:-3][neighbours].mean(1))
+    assert not np.allclose(zero.score("3", ["a"]), near.score("3", ["a"]))
+    with pytest.raises(Exception, match="one choice holds for all"):
+        near.add_items(["d"], {m: f[cold[3:4]] for m, f in full.features.items()}, id_init="zero")
+    write_added_items(near)
+    again = gtcrec.load(copy)
+    assert again.id_init == "neighbours"
+    np.testing.assert_allclose(again.score("3", ["a", "b"]), near.score("3", ["a", "b"]), atol=1e-5)

@@ -256,7 +256,7 @@ def cmd_add_items(args: argparse.Namespace) -> int:
     recommender = load(args.run_dir, device=args.device)
     if recommender.run_dir is None:
         raise DataError("an export folder has no content path; give a run folder", path=args.run_dir)
-    recommender.add_items(ids, features, content=content)
+    recommender.add_items(ids, features, content=content, id_init=args.id_init)
     path = write_added_items(recommender)
     print(f"added {len(ids)} items ({recommender.n_items} in the catalogue); kept in {path}")
     return 0
@@ -486,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a column of image paths, relative to the table's folder")
     p.add_argument("--image-dir", action="append", metavar="MODALITY=FOLDER", help="images named by item id")
     p.add_argument("--features", action="append", metavar="MODALITY=FILE.npy", help="raw feature rows, table order")
+    p.add_argument("--id-init", choices=["zero", "neighbours"],
+                   help="the new items' item-ID rows: zero (default), or the mean of the 10 items closest in content "
+                        "(docs/serving.md); one choice for all items added to a run")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_add_items)
 

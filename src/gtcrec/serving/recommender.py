@@ -31,6 +31,7 @@ from .idmap import IdMap
 from .retrieval import exact_top_k
 
 EXPORT_FORMAT = "gtcrec-embeddings/1"
+IdInit = Literal["zero", "neighbours"]
 Retrieval = Literal["exact", "ann"]
 
 
@@ -85,6 +86,7 @@ class TrainedRecommender:
         self.raw_features = raw_features if raw_features is not None else dict(data.features)
         self.added_ids: list[str] = []  # items added after training, in order
         self.added_features: dict[str, np.ndarray] = {}  # their raw features, per modality
+        self.id_init: IdInit = "zero"  # how their rows of the item ID tables were set (see with_items)
         self._train_csr = data.csr("train")
         self.seen = CSRRows(self._train_csr, self.device)  # what exclude_seen removes: the training items
         self._train_counts = np.asarray(self._train_csr.sum(axis=0)).ravel()
@@ -186,9 +188,9 @@ class TrainedRecommender:
 
     # --- new items -----------------------------------------------------------------------------
     def add_items(self, ids: Iterable, features: dict[str, np.ndarray] | None = None, *,
-                  content: dict[str, Sequence[str | None]] | None = None) -> None:
+                  content: dict[str, Sequence[str | None]] | None = None, id_init: IdInit | None = None) -> None:
         """Add items in place; see :meth:`with_items`."""
-        self.__dict__.update(self.with_items(ids, features, content=content).__dict__)
+        self.__dict__.update(self.with_items(ids, features, content=content, id_init=id_init).__dict__)
 
     def encode_content(self, content: dict[str, Sequence[str | None]]) -> dict[str, np.ndarray]:
         """Raw content (per modality: texts, or image file paths) -> raw feature rows, through the encoder that
@@ -204,7 +206,8 @@ class TrainedRecommender:
         return out
 
     def with_items(self, ids: Iterable, features: dict[str, np.ndarray] | None = None, *,
-                   content: dict[str, Sequence[str | None]] | None = None) -> TrainedRecommender:
+                   content: dict[str, Sequence[str | None]] | None = None,
+                   id_init: IdInit | None = None) -> TrainedRecommender:
         """A copy whose catalogue also holds items without interactions, recommendable from their content.
 
         ``self`` is left as it is, so a server can keep answering from it and swap in the copy at once.
@@ -217,11 +220,22 @@ class TrainedRecommender:
         content views and the content generated for them; FREEDOM, DRAGON, MGCN: their content kNN graphs,
         rebuilt over the whole catalogue, so existing items may gain new neighbours). Models without a
         content path (LightGCN, BPR-MF) refuse.
+
+        ``id_init`` sets the new items' rows of the model's item ID tables: ``zero`` (default: what the trained
+        model computes for an item without interactions) or ``neighbours`` (the mean of the trained rows of
+        the 10 catalogue items closest in content, cosine over L2-normalised concatenated raw features: a
+        collaborative guess from content). One choice holds for all items added to a run (it is kept with them).
         """
         from ..data.dataset import InteractionData, scale_like
         from ..models import ModelInputs, build_model
 
         ids = [str(x) for x in ids]
+        id_init = id_init or self.id_init
+        if id_init not in get_args(IdInit):
+            raise DataError(f"id_init {id_init!r}: expected one of {list(get_args(IdInit))}")
+        if self.added_ids and id_init != self.id_init:
+            raise DataError(f"id_init {id_init!r}: the items added to this run so far use {self.id_init!r}; "
+                            "one choice holds for all of them")
         modalities = list(self.model.modalities)
         if not modalities:
             raise DataError(f"{self.model_name} has no content path (no content modality): items without "
@@ -260,6 +274,7 @@ class TrainedRecommender:
                                 self.data.source)
         model = build_model(self.model.name, ModelInputs.from_data(grown), self.model_params).to(self.device)
         state = model.state_dict()
+        neighbours = self._content_neighbours(features) if id_init == "neighbours" else None
         id_tables = {f"{name}.weight" for name, module in model.named_modules()
                      if isinstance(module, torch.nn.Embedding) and module.num_embeddings == grown.n_items}
         for key, trained in self.model.state_dict().items():
@@ -270,9 +285,9 @@ class TrainedRecommender:
                 # Grown with the catalogue: trained rows kept; new rows 0 in ID tables, else as the rebuilt
                 # model made them from the new items' content (e.g. fine-tuned feature tables).
                 fresh = fresh.clone()
-                if key in id_tables:
-                    fresh[old_n:] = 0
                 fresh[:old_n] = trained
+                if key in id_tables:
+                    fresh[old_n:] = 0 if neighbours is None else trained[neighbours].mean(1)
                 state[key] = fresh
             else:
                 raise DataError(f"cannot grow {key}: {tuple(trained.shape)} -> {tuple(fresh.shape)}")
@@ -283,10 +298,20 @@ class TrainedRecommender:
                                  feature_scaling=self.feature_scaling, raw_features=self.raw_features,
                                  dataset_folder=self.dataset_folder)
         out.added_ids = self.added_ids + ids
+        out.id_init = id_init
         out.added_features = {m: np.concatenate([self.added_features.get(m, np.empty((0, self.data.features[m].shape[1]),
                                                                                      np.float32)),
                                                  np.asarray(features[m], np.float32)]) for m in modalities}
         return out
+
+    def _content_neighbours(self, raw_rows: dict[str, np.ndarray], k: int = 10) -> torch.Tensor:
+        """(n_new, k) indices of the trained catalogue's items closest in content to each new item."""
+        def unit(x: np.ndarray) -> torch.Tensor:
+            return torch.nn.functional.normalize(torch.as_tensor(np.asarray(x, np.float32)), dim=1)
+
+        catalogue = unit(torch.cat([unit(self.raw_features[m]) for m in self.model.modalities], 1).numpy())
+        new = unit(torch.cat([unit(raw_rows[m]) for m in self.model.modalities], 1).numpy())
+        return (new @ catalogue.T).topk(min(k, len(catalogue)), dim=1).indices.to(self.device)
 
     # --- export --------------------------------------------------------------------------------
     def export(self, folder: str | Path, *, overwrite: bool = False) -> Path:
@@ -343,6 +368,18 @@ def read_added_items(seed_dir: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     return [str(x) for x in ids], features
 
 
+def added_items_id_init(seed_dir: Path) -> IdInit:
+    """How the kept added items' ID rows were set (``zero`` for files written before the choice existed)."""
+    from safetensors import safe_open
+
+    with safe_open(str(Path(seed_dir) / ADDED_ITEMS_FILE), framework="np") as handle:
+        value = (handle.metadata() or {}).get("id_init", "zero")
+    if value not in get_args(IdInit):
+        raise DataError(f"id_init {value!r}: expected one of {list(get_args(IdInit))}",
+                        path=str(Path(seed_dir) / ADDED_ITEMS_FILE))
+    return value
+
+
 def write_added_items(recommender: TrainedRecommender) -> Path:
     """Keep every added item of ``recommender`` (ids and raw features) beside its run, atomically.
 
@@ -368,7 +405,7 @@ def write_added_items(recommender: TrainedRecommender) -> Path:
         os.close(fd)
         try:
             save_file({m: np.ascontiguousarray(f, dtype=np.float32) for m, f in features.items()}, tmp,
-                      metadata={"ids": json.dumps(ids)})
+                      metadata={"ids": json.dumps(ids), "id_init": recommender.id_init})
             publish(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -456,5 +493,5 @@ def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None
     if added_items:
         ids, features = read_added_items(seed_dir)
         if ids:
-            recommender.add_items(ids, features)
+            recommender.add_items(ids, features, id_init=added_items_id_init(seed_dir))
     return recommender
