@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check that needs a GPU, in one device call (about 10 minutes on an H100 at most):
-# the CUDA tests, then seconds per epoch, seconds per evaluation and peak memory of every model on TikTok.
+# the CUDA tests (training, evaluation and serving on the GPU), then seconds per epoch, seconds per evaluation
+# and peak memory of every model on TikTok, then exact top-20 retrieval over 1M items.
 #
 # The device copies the checkout but not ../shared, so stage TikTok in a git-ignored folder first:
 #   mkdir -p .device-data && cp -r ../shared/data/tiktok .device-data/
@@ -30,4 +31,7 @@ models=${GTCREC_GPU_MODELS:-freedom dragon lightgcn gtc-concat gtc mgcn bm3 vbpr
 # shellcheck disable=SC2086  # one word per model
 "$python" benchmarks/train_speed.py --dataset tiktok --models $models --epochs 3 --device "$device" 2>&1 \
   | tee "$out/train-speed.txt" || status=1
+# exact top-20 over a synthetic 1M-item catalogue on the GPU (CPU figures: docs/results/serving.md)
+"$python" benchmarks/retrieval_speed.py --items 1000000 --device "$device" --no-ann 2>&1 \
+  | tee "$out/retrieval-1m.txt" || status=1
 exit $status

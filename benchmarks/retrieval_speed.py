@@ -1,6 +1,7 @@
 """Exact vs approximate (faiss HNSW) top-k on a synthetic catalogue: recall of the ANN and speed-up.
 
 Usage: python benchmarks/retrieval_speed.py [--items 1000000] [--dim 64] [--queries 2000] [--k 20] [--threads 2]
+       python benchmarks/retrieval_speed.py --device cuda --no-ann     # exact top-k on a GPU
 
 Item and user vectors are drawn around shared cluster centres (so that the top-k is not trivial), as a
 trained model's representations are. Exact top-k uses gtcrec's chunked score product (the same code as
@@ -36,22 +37,33 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ef-search", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where the exact top-k runs (cpu, cuda)")
+    parser.add_argument("--no-ann", action="store_true", help="exact only (no faiss index)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    import faiss
-
-    faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     centres = rng.standard_normal((256, args.dim), dtype=np.float32)
     items = clustered(args.items, args.dim, centres, rng)
     users = clustered(args.queries, args.dim, centres, rng)
 
+    device = torch.device(args.device)
+    user_t, item_t = torch.from_numpy(users).to(device), torch.from_numpy(items).to(device)
     start = time.perf_counter()
-    exact = torch.cat([top for _, top, _ in exact_top_k(torch.from_numpy(users), torch.from_numpy(items),
-                                                        torch.arange(args.queries), args.k, user_batch=256,
-                                                        item_batch=1 << 17)]).numpy()
+    exact = torch.cat([top for _, top, _ in exact_top_k(user_t, item_t, torch.arange(args.queries, device=device),
+                                                        args.k, user_batch=256, item_batch=1 << 17)]).cpu().numpy()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     exact_s = time.perf_counter() - start
+    if args.no_ann:
+        print(json.dumps({"items": args.items, "dim": args.dim, "queries": args.queries, "k": args.k,
+                          "device": args.device, "exact_ms_per_user": round(1000 * exact_s / args.queries, 4),
+                          "machine": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+                          "commit": _git_commit(), "torch": torch.__version__}))
+        return
 
+    import faiss
+
+    faiss.omp_set_num_threads(args.threads)
     start = time.perf_counter()
     index = AnnIndex(items, ef_search=args.ef_search)
     build_s = time.perf_counter() - start

@@ -37,3 +37,26 @@ def test_cuda_and_cpu_evaluations_of_the_same_weights_agree(name, small_syntheti
     # float sums differ in the last bits between devices; only near-ties may swap
     for metric, value in on_cpu.items():
         assert on_gpu[metric] == pytest.approx(value, abs=0.01), metric
+
+
+def test_a_trained_run_serves_on_cuda_as_on_cpu(tmp_path):
+    import gtcrec
+    from gtcrec.config import build_config
+    from gtcrec.data import SyntheticConfig, make_synthetic, write_mmrec
+    from gtcrec.train import train
+
+    data = make_synthetic(SyntheticConfig(n_users=80, n_items=60, seed=2))
+    folder = write_mmrec(data, tmp_path / "syn")
+    config = build_config({"model": "gtc", "data": {"dataset": str(folder)}, "seeds": [0], "output_dir": str(tmp_path),
+                           "name": "gtc", "train": {"epochs": 2, "batch_size": 256, "progress": False,
+                                                     "device": "cpu"},
+                           "model_params": {"diffusion_steps": 20, "generation_steps": 2, "partial_t": 5}})
+    run = train(config).run_dir
+    cpu, gpu = gtcrec.load(run, device="cpu"), gtcrec.load(run, device="cuda")
+    assert gpu.user_reps.device.type == "cuda"
+    users = [str(u) for u in range(10)]
+    assert cpu.recommend(users, 10).items.tolist() == gpu.recommend(users, 10).items.tolist()
+    new = {m: f[:2] for m, f in data.features.items()}
+    cpu.add_items(["n1", "n2"], new)
+    gpu.add_items(["n1", "n2"], new)
+    assert abs(cpu.score("3", ["n1", "n2"]) - gpu.score("3", ["n1", "n2"])).max() < 1e-3
