@@ -54,6 +54,14 @@ def integer_column(frame: pd.DataFrame, column: str, path: str | Path, *, header
                    minimum: int = 0, maximum: int | None = None, what: str = "id") -> np.ndarray:
     """Parse a column as non-negative integers, failing on the first offending line."""
     raw = frame[column]
+    values = None
+    if pd.api.types.is_string_dtype(raw) and raw.notna().all():
+        try:  # fast path: plain integer text parses at once; anything else takes the careful path below
+            values = raw.to_numpy(dtype=np.int64)
+        except (ValueError, TypeError, OverflowError):
+            values = None
+    if values is not None:
+        return _check_range(values, frame, column, path, header_lines, minimum, maximum, what)
     text = raw.astype(str).str.strip()
     # Parsed from text, not via float: 'inf', '1e30' and ids above 2**53 must not slip through.
     ok = text.str.fullmatch(r"[+-]?\d{1,18}(\.0*)?").fillna(False).to_numpy(dtype=bool) & raw.notna().to_numpy()
@@ -64,6 +72,11 @@ def integer_column(frame: pd.DataFrame, column: str, path: str | Path, *, header
             path=str(path), line=int(file_lines(frame, header_lines)[row]),
         )
     values = text.str.split(".", n=1).str[0].astype(np.int64).to_numpy()
+    return _check_range(values, frame, column, path, header_lines, minimum, maximum, what)
+
+
+def _check_range(values: np.ndarray, frame: pd.DataFrame, column: str, path: str | Path, header_lines: int,
+                 minimum: int, maximum: int | None, what: str) -> np.ndarray:
     low = values < minimum
     high = values > maximum if maximum is not None else np.zeros_like(low)
     if low.any() or high.any():

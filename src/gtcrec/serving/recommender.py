@@ -471,20 +471,23 @@ def load(run_dir: str | Path, *, device: str | None = "cpu", dataset: str | None
     where the data is read from (for a run trained on another machine). With ``added_items``, items added
     earlier and kept beside the run (``gtcrec serve``'s ``POST /items``) are added again.
     """
-    from ..train.run import load_trained_run
+    from ..train.run import find_seed_dir, load_trained_run
     from ..train.seeding import resolve_device
 
     if (Path(run_dir) / "manifest.json").is_file():  # an export folder
         return load_export(run_dir, device=resolve_device(device or "cpu"))
-    seed_dir, config, data, model = load_trained_run(run_dir, device=device, dataset=dataset)
+    from ..config import RunConfig, from_dict, load_yaml_config
+    from ..data.sources import load_dataset
+
+    seed_dir = find_seed_dir(run_dir)
+    config = from_dict(RunConfig, load_yaml_config(str(seed_dir / "config.yaml")), "config")
+    unscaled = load_dataset(dataset or config.data.dataset, config.data.modalities)  # read once
+    seed_dir, config, data, model = load_trained_run(seed_dir, device=device, dataset=dataset, data=unscaled)
     folder = dataset_folder(dataset or config.data.dataset)
     users = IdMap.from_folder(folder, "user", data.n_users)
     items = IdMap.from_folder(folder, "item", data.n_items)
-    raw = None
-    if config.data.feature_scaling != "none":  # added items: scaled with the catalogue's statistics, filled with its mean
-        from ..data.sources import load_dataset
-
-        raw = dict(load_dataset(dataset or config.data.dataset, config.data.modalities).features)
+    # added items: scaled with the catalogue's statistics, filled with its mean
+    raw = dict(unscaled.features) if config.data.feature_scaling != "none" else None
     recommender = TrainedRecommender(model, data, users=users, items=items,
                                      device=resolve_device(device or config.train.device), run_dir=seed_dir,
                                      model_name=config.model, model_params=config.model_params,

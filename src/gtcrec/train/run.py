@@ -157,23 +157,29 @@ def _seed_number(path: Path) -> tuple[int, str]:
     return (int(digits), "") if digits.isdigit() else (sys.maxsize, path.parent.name)
 
 
-def load_trained_run(run_dir: str | Path, *, device: str | None = None, dataset: str | None = None
-                     ) -> tuple[Path, RunConfig, InteractionData, torch.nn.Module]:
-    """A saved run's best-validation model, in eval mode, with its config and data.
-
-    ``run_dir`` is a seed folder (holding ``best.safetensors``) or a run folder, whose lowest-numbered seed
-    is used.
-    Returns (seed folder, config, data, model). ``dataset`` overrides the config's dataset; ``device``
-    defaults to the run's ``train.device``.
-    """
+def find_seed_dir(run_dir: str | Path) -> Path:
+    """The seed folder of a saved run: ``run_dir`` itself if it holds best.safetensors, else its lowest seed."""
     run = Path(run_dir)
     if not (run / "best.safetensors").exists():
         seeds = sorted(run.glob("seed*/best.safetensors"), key=_seed_number)
         if not seeds:
             raise DataError("no best.safetensors here or in seed*/", path=str(run))
         run = seeds[0].parent
+    return run
+
+
+def load_trained_run(run_dir: str | Path, *, device: str | None = None, dataset: str | None = None,
+                     data: InteractionData | None = None) -> tuple[Path, RunConfig, InteractionData, torch.nn.Module]:
+    """A saved run's best-validation model, in eval mode, with its config and data.
+
+    ``run_dir`` is a seed folder (holding ``best.safetensors``) or a run folder, whose lowest-numbered seed
+    is used.
+    Returns (seed folder, config, data, model). ``dataset`` overrides the config's dataset; ``data`` gives it
+    already loaded (unscaled, as load_dataset returns it); ``device`` defaults to the run's ``train.device``.
+    """
+    run = find_seed_dir(run_dir)
     config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
-    data = run_data(config.data, dataset=dataset)  # modalities and feature scaling as in training
+    data = run_data(config.data, data, dataset=dataset)  # modalities and feature scaling as in training
     device = resolve_device(device or config.train.device)
     model = build_model(config.model, ModelInputs.from_data(data), config.model_params).to(device)
     model.load_state_dict(load_tensors(run / "best.safetensors", device))
