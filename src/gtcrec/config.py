@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from .data.dataset import FEATURE_SCALINGS
 from .errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -25,6 +24,7 @@ class ConfigError(UserError, ValueError):
     """A configuration value is unknown or has the wrong type."""
 
 
+FEATURE_SCALINGS = ("none", "standardize", "l2")  # data.feature_scaling; see InteractionData.with_feature_scaling
 _DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
@@ -90,7 +90,7 @@ class TrainConfig:
         if isinstance(self.device, str):
             check_device_name(self.device, "train.device")
         if isinstance(self.valid_metric, str) and isinstance(self.topk, list):
-            from .evaluation.metrics import METRICS
+            from .evaluation.names import METRICS
 
             name, _, k = self.valid_metric.partition("@")
             if name not in METRICS or not k.isdigit() or int(k) not in self.topk:

@@ -1,21 +1,19 @@
-"""Data formats, validation, splits and synthetic data."""
+"""Data formats, validation, splits and synthetic data (each name imported on first use)."""
 
-from .dataset import SPLITS, InteractionData
-from .errors import DataError, DataWarning
-from .importer import ImportReport, import_interactions
-from .mmrec import load_mmrec, write_mmrec
-from .sources import build_ml100k, load_dataset
-from .split import (
-    ItemColdSplit,
-    item_cold_split,
-    kcore_filter,
-    mmrec_split,
-    mmrec_split_sizes,
-)
-from .stats import dataset_stats, format_stats
-from .synthetic import SyntheticConfig, make_synthetic
+from .._lazy import lazy_exports
 
-__all__ = [
+_WHERE = {
+    "SPLITS": ".dataset", "InteractionData": ".dataset",
+    "DataError": ".errors", "DataWarning": ".errors",
+    "ImportReport": ".importer", "import_interactions": ".importer",
+    "load_mmrec": ".mmrec", "write_mmrec": ".mmrec",
+    "build_ml100k": ".sources", "load_dataset": ".sources",
+    "ItemColdSplit": ".split", "item_cold_split": ".split", "kcore_filter": ".split", "mmrec_split": ".split",
+    "mmrec_split_sizes": ".split",
+    "dataset_stats": ".stats", "format_stats": ".stats",
+    "SyntheticConfig": ".synthetic", "make_synthetic": ".synthetic",
+}
+__all__ = [  # the names of _WHERE
     "SPLITS",
     "DataError",
     "DataWarning",
@@ -36,3 +34,4 @@ __all__ = [
     "mmrec_split_sizes",
     "write_mmrec",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ..config import FEATURE_SCALINGS  # one list of choices, kept with the options
 from .errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -22,7 +23,6 @@ def pairs_to_csr(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix
     return mat
 
 
-FEATURE_SCALINGS = ("none", "standardize", "l2")
 
 
 def scale_features(features: np.ndarray, how: str) -> np.ndarray:

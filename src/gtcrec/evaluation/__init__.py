@@ -1,7 +1,20 @@
-"""Full-ranking evaluation with training items masked."""
+"""Full-ranking evaluation with training items masked (each name imported on first use)."""
 
-from .evaluator import EvalResult, Evaluator, TopKBatch, model_scorer
-from .metrics import METRICS, topk_metrics
-from .ranking import CSRRows, mask_rows
+from .._lazy import lazy_exports
 
-__all__ = ["METRICS", "CSRRows", "EvalResult", "Evaluator", "TopKBatch", "mask_rows", "model_scorer", "topk_metrics"]
+_WHERE = {
+    "EvalResult": ".evaluator", "Evaluator": ".evaluator", "TopKBatch": ".evaluator", "model_scorer": ".evaluator",
+    "METRICS": ".names", "topk_metrics": ".metrics",
+    "CSRRows": ".ranking", "mask_rows": ".ranking",
+}
+__all__ = [  # the names of _WHERE
+    "METRICS",
+    "CSRRows",
+    "EvalResult",
+    "Evaluator",
+    "TopKBatch",
+    "mask_rows",
+    "model_scorer",
+    "topk_metrics",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-METRICS = ("recall", "ndcg", "precision", "map", "hit")
+from .names import METRICS  # noqa: F401 -- re-exported: the one list lives in names.py, importable without torch
 
 
 def topk_metrics(hits: torch.Tensor, n_pos: torch.Tensor, ks: list[int]) -> dict[str, torch.Tensor]:
