@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..errors import MissingExtra
 from .errors import DataError
 from .mmrec import DATASET_YAML
 from .split import kcore_filter, mmrec_split
@@ -44,9 +45,14 @@ def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         try:
+            import pyarrow
+        except ImportError:  # pragma: no cover - depends on optional pyarrow
+            raise MissingExtra(f"{path}: reading Parquet needs pyarrow: pip install 'gtcrec[parquet]'") from None
+        try:
             return pd.read_parquet(path)
-        except ImportError as exc:  # pragma: no cover - depends on optional pyarrow
-            raise DataError("reading Parquet needs pyarrow: pip install 'gtcrec[parquet]'", path=str(path)) from exc
+        except (pyarrow.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"not a readable Parquet file ({exc}); expected a Parquet table", path=str(path)) \
+                from None
     if sep is None:
         sep = "," if suffix == ".csv" else "\t"
     return drop_blank_rows(read_text_table(path, sep))

@@ -91,27 +91,35 @@ def _spec_from_yaml(root: Path, yaml_path: Path) -> DatasetSpec:
     unknown = set(raw) - known
     if unknown:
         raise DataError(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(known)}", path=str(yaml_path))
+    for key in ("name", "inter"):
+        if key in raw and (not isinstance(raw[key], (str, int)) or isinstance(raw[key], bool) or raw[key] == ""):
+            raise DataError(f"field {key!r}: expected a name, got {raw[key]!r}", path=str(yaml_path))
     name = str(raw.get("name", root.name))
     inter = root / str(raw.get("inter", f"{name}.inter"))
+    declared_columns = raw.get("columns") or {}
+    if not isinstance(declared_columns, dict):
+        raise DataError(f"field 'columns': expected a mapping of role to column name, got {declared_columns!r}",
+                        path=str(yaml_path))
     columns = dict(DEFAULT_COLUMNS)
-    for role, col in (raw.get("columns") or {}).items():
+    for role, col in declared_columns.items():
         if role not in DEFAULT_COLUMNS:
             raise DataError(f"columns: unknown role {role!r}, expected one of {list(DEFAULT_COLUMNS)}",
                             path=str(yaml_path))
-        columns[role] = str(col)
+        if not isinstance(col, str) or not col:
+            raise DataError(f"columns.{role}: expected a column name, got {col!r}", path=str(yaml_path))
+        columns[role] = col
     declared = raw.get("modalities") or {}
     if not isinstance(declared, dict):
         raise DataError(f"field 'modalities': expected a mapping of modality name to feature file (e.g. "
                         f"{{image: image_feat.npy}}), got {declared!r}", path=str(yaml_path))
-    if not isinstance(raw.get("columns") or {}, dict):
-        raise DataError(f"field 'columns': expected a mapping of role to column name, got {raw['columns']!r}",
-                        path=str(yaml_path))
     modalities = {}
     for modality, fname in declared.items():
+        if not isinstance(modality, str) or not modality:
+            raise DataError(f"modalities: expected modality names, got {modality!r}", path=str(yaml_path))
         if not isinstance(fname, str) or not fname:
             raise DataError(f"modalities.{modality}: expected a feature file name, got {fname!r}",
                             path=str(yaml_path))
-        modalities[str(modality)] = root / fname
+        modalities[modality] = root / fname
     for key in ("n_users", "n_items"):
         if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] <= 0):
             raise DataError(f"field {key!r}: expected a positive integer, got {raw[key]!r}", path=str(yaml_path))
