@@ -58,3 +58,36 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "unknown dataset" in capsys.readouterr().err
     assert main(["train", "--model", "nope", "--dataset", "synthetic", "--epochs", "1"]) == 2
     assert "model 'nope': no such model" in capsys.readouterr().err
+
+
+def test_the_readme_python_examples_run_as_written(monkeypatch):
+    """The README's second Python block runs as written; the first with its dataset swapped for synthetic data."""
+    import re
+    from pathlib import Path
+
+    blocks = re.findall(r"```python\n(.*?)```", (Path(__file__).parents[1] / "README.md").read_text(), re.S)
+    lower = next(b for b in blocks if "Trainer(" in b)
+    exec(compile(lower, "README.md", "exec"), {})
+    first = next(b for b in blocks if "gtcrec.train(config)" in b)
+    first = first.replace('"ml-100k"', '"synthetic"').replace('[1, 2, 3]', '[1]').replace(
+        'parse_override("train.patience=10")', 'parse_override("train.patience=10"), parse_override("train.epochs=2"), '
+        'parse_override("train.progress=false"), {"output_dir": OUT}')
+    exec(compile(first, "README.md", "exec"), {"OUT": str(Path(__import__("tempfile").mkdtemp()))})
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from gtcrec.cli import build_parser
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{prefix} {name}")
+            else:
+                yield prefix, action
+
+    missing = [f"{prefix} {action.option_strings or action.dest}" for prefix, action in walk(build_parser(), "gtcrec")
+               if not action.help]
+    assert not missing

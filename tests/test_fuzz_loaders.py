@@ -11,13 +11,19 @@ import numpy as np
 import pytest
 import yaml
 
-from gtcrec.data import SyntheticConfig, import_interactions, load_mmrec, make_synthetic, write_mmrec
+from gtcrec.data import (
+    SyntheticConfig,
+    import_interactions,
+    load_mmrec,
+    make_synthetic,
+    write_mmrec,
+)
 from gtcrec.data.validation import load_npy
 from gtcrec.errors import UserError
 
 hypothesis = pytest.importorskip("hypothesis", reason="fuzzing needs hypothesis (pip install 'gtcrec[dev]')")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 # GTCREC_FUZZ_EXAMPLES=1000 for a longer hunt; CI runs 40 per property.
 FUZZ = settings(max_examples=int(os.environ.get("GTCREC_FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -32,6 +32,9 @@ from .errors import UserError
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta-status notes, not ours
+    # A warning is one line naming what it is about, not a Python source line (with --verbose: where from).
+    if not verbose:
+        warnings.formatwarning = lambda message, category, *args, **kwargs: f"gtcrec: warning: {message}"
     logging.captureWarnings(True)
 
 
@@ -386,6 +389,69 @@ def _add_protocol_options(p: argparse.ArgumentParser, default_output: str) -> No
     p.add_argument("--print-config", action="store_true")
 
 
+# Help for options that several commands share, or that read the same everywhere (filled in where an
+# option has none of its own; a test checks that every option ends up with one).
+SHARED_HELP = {
+    "verbose": "show the traceback of an error (and debug logging)",
+    "epochs": "most training epochs (preset: 1000; training stops earlier by patience)",
+    "lr": "learning rate (preset value when not given)",
+    "batch_size": "training batch size (preset value when not given)",
+    "patience": "validations without improvement before stopping (preset: 20)",
+    "deterministic": "deterministic torch kernels (slower; bit-identical reruns on one machine)",
+    "no_progress": "no progress bars (logs only)",
+    "output_dir": "where run folders go (default runs/, or runs/bench-<dataset> / runs/grid-...)",
+    "dataset": "dataset folder, built-in name (ml-100k, ml-100k-mm, synthetic) or a folder name under "
+               "$GTCREC_DATA_DIR or ../shared/data",
+    "device": "cpu, cuda, cuda:N or auto (a GPU when there is one)",
+    "print_config": "print the resolved config(s) and exit without training",
+    "run_dir": "run folder (its lowest-numbered seed is used) or seed folder",
+    "split": "which split to evaluate",
+    "json": "print JSON instead of a table",
+    "name": "dataset name (default: the output folder's name)",
+    "user_col": "column of user ids",
+    "item_col": "column of item ids",
+    "rating_col": "column of ratings (needed for --min-rating)",
+    "timestamp_col": "column of timestamps (kept in the .inter file)",
+    "min_rating": "keep only interactions rated at least this",
+    "kcore": "iterative k-core filter: users and items with fewer interactions are dropped (1 keeps all)",
+    "seed": "random seed (of the split, or of the planted data)",
+    "items_id_col": "item id column of the items table",
+    "image_resize": "how posters/images fit the encoder: crop (centre) or squash",
+    "resize": "how images fit the encoder: crop (centre) or squash",
+    "out": "output folder (new or empty)",
+    "users": "number of users",
+    "items": "number of items",
+    "id_col": "item id column of the items table",
+    "modality": "name of the modality written (<modality>_feat.npy)",
+    "fill": "row given to items without content: the mean of the encoded rows, or zeros",
+    "sep": "column separator of the items table (default: from the suffix: , for .csv, tab otherwise)",
+    "image_col": "column of image paths in the items table",
+    "image_root": "folder the image paths are relative to (default: the table's folder)",
+    "workers": "image-reading worker processes (0: in the main process)",
+}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default after its help, where there is a default worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text \
+                and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _fill_help(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = _HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _fill_help(sub)
+        elif action.help is None:
+            action.help = SHARED_HELP.get(action.dest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gtcrec", description="Multi-modal recommendation with GTC.")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -596,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sep")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_features_image)
+    _fill_help(parser)
     return parser
 
 

@@ -39,12 +39,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GTCREC_CACHE", Path.home() / ".cache" / "gtcrec"))
 
 
+CHECKOUT = Path(__file__).resolve().parents[3]  # the source checkout, when gtcrec runs from one (src layout)
+
+
 def data_dirs() -> list[Path]:
-    """Folders searched for datasets by name: $GTCREC_DATA_DIR, ./shared/data, ../shared/data."""
+    """Folders searched for datasets by name: $GTCREC_DATA_DIR, ./shared/data, ../shared/data, and the
+    shared/data beside the gtcrec checkout (so that names work from any working directory)."""
     dirs = []
     if os.environ.get("GTCREC_DATA_DIR"):
         dirs.append(Path(os.environ["GTCREC_DATA_DIR"]))
-    dirs += [Path("shared/data"), Path("../shared/data")]
+    dirs += [Path("shared/data"), Path("../shared/data"), CHECKOUT.parent / "shared" / "data"]
     return [d for d in dirs if d.is_dir()]
 
 

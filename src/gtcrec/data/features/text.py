@@ -36,9 +36,17 @@ def resolve_text_model(model: str | None) -> Path:
     return path
 
 
-def load_text_encoder(model: str | None = None, device: str = "cpu"):
+def load_text_encoder(model: str | None = None, device: str = "cpu", progress: bool = True):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if not progress:  # transformers draws a bar of its own while it loads the weights
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        try:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+        except ImportError:
+            pass
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
@@ -60,7 +68,7 @@ def encode_texts(
 ) -> tuple[np.ndarray, FeatureReport]:
     """Embed each text; None (no text) gets the ``fill`` row and is counted in the report."""
     start = time.perf_counter()
-    encoder = encoder or load_text_encoder(model, device)
+    encoder = encoder or load_text_encoder(model, device, progress)
     present = np.array([t is not None and t.strip() != "" for t in texts], dtype=bool)
     dimension = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
     dim = int(dimension())
