@@ -65,7 +65,7 @@ def test_the_readme_python_examples_run_as_written(monkeypatch):
     import re
     from pathlib import Path
 
-    blocks = re.findall(r"```python\n(.*?)```", (Path(__file__).parents[1] / "README.md").read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", (Path(__file__).parents[1] / "README.md").read_text(), re.DOTALL)
     lower = next(b for b in blocks if "Trainer(" in b)
     exec(compile(lower, "README.md", "exec"), {})
     first = next(b for b in blocks if "gtcrec.train(config)" in b)
