@@ -1,0 +1,36 @@
+#!/bin/bash
+# Issue 17, after the equal-budget grid of GTC (docs/results/equal-budget.md) has chosen its point:
+#   1. one-at-a-time sensitivity around the chosen point, validation only, seed 1:
+#      T in {100, 300, 1000} with partial_t = T/6, and lambda_diff in {0.1, 0.4, 1.0};
+#   2. the paper's ablations (Base, +DN, +TC, w/o TC, full) and modality subsets, 5 seeds (2..6).
+# One torch thread per run, one run at a time; every command resumes when re-run.
+# usage: bash benchmarks/gtc_after_grid.sh DATASET MODALITY_A MODALITY_B "<overrides of the chosen point>"
+#   e.g. bash benchmarks/gtc_after_grid.sh tiktok image audio \
+#          "--set model_params.lambda_tc=0.04 --set model_params.tc_mip_scaling=none --set model_params.n_layers=2"
+set -u
+cd "$(dirname "$0")/.."
+ds=$1; ma=$2; mb=$3; chosen=${4:-}
+export OMP_NUM_THREADS=1
+# shellcheck disable=SC2086  # $chosen is a list of --set options
+sens() {
+  name=$1; shift
+  folder=runs/sens-$ds/$name
+  if [ -f "$folder/seed1/metrics.json" ]; then return; fi
+  if [ -d "$folder" ]; then gtcrec train --resume "$folder"; else
+    gtcrec train --config gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 \
+      $chosen "$@" --output-dir "runs/sens-$ds" --name "$name"; fi > "runs/sens-$ds/$name.log" 2>&1
+}
+mkdir -p "runs/sens-$ds"
+for T in 100 300 1000; do sens "T$T" --set model_params.diffusion_steps=$T --set model_params.partial_t=$((T / 6)); done
+for ld in 0.1 0.4 1.0; do sens "ld$ld" --set model_params.lambda_diff=$ld; done
+mkdir -p "runs/ablate-$ds"
+common="--dataset $ds --seeds 2..6 --patience 10 --no-progress --set train.num_threads=1 $chosen"
+# shellcheck disable=SC2086
+gtcrec bench --models gtc,gtc-base,gtc-base-dn,gtc-base-tc,gtc-wo-tc $common --output-dir "runs/ablate-$ds/table3" \
+  > "runs/ablate-$ds/table3.log" 2>&1
+for mods in "[$ma]" "[$mb]" "[]"; do
+  name=$(echo "$mods" | tr -d '[]'); name=${name:-none}
+  # shellcheck disable=SC2086
+  gtcrec bench --models gtc $common --set "data.modalities=$mods" --output-dir "runs/ablate-$ds/modalities-$name" \
+    > "runs/ablate-$ds/modalities-$name.log" 2>&1
+done
