@@ -403,3 +403,28 @@ def test_id_init_neighbours_sets_id_rows_from_content_and_is_kept(item_cold, tmp
     again = gtcrec.load(copy)
     assert again.id_init == "neighbours"
     np.testing.assert_allclose(again.score("3", ["a", "b"]), near.score("3", ["a", "b"]), atol=1e-5)
+
+
+def test_an_export_ranks_the_same_with_numpy_alone(imported_run, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from gtcrec.serving.exported import ExportedTable
+
+    recommender = gtcrec.load(imported_run[2])
+    folder = recommender.export(tmp_path / "exp")
+    users = list(recommender.users.originals[:40])
+    for exclude_seen in (True, False):
+        expected = recommender.recommend(users, k=12, exclude_seen=exclude_seen)
+        got = next(ExportedTable(folder).iter_recommend(users, 12, exclude_seen=exclude_seen, item_batch=7))
+        assert got.items.tolist() == expected.items.tolist()
+        np.testing.assert_allclose(got.scores, expected.scores, atol=1e-5)
+    # `gtcrec recommend EXPORT` takes this path, and never imports torch for it
+    code = ("import sys; from gtcrec.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "recommend", str(folder), "--all", "--k", "5", "--out",
+                           str(tmp_path / "r.csv")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(tmp_path / "r.csv", dtype=str)
+    full = recommender.recommend(None, k=5).to_frame()
+    assert written["item"].tolist() == full["item"].tolist()

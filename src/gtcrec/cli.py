@@ -73,15 +73,15 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
-    from .train.run import saved_config_path
-
+    # Options are checked (config built) before torch is imported: a mistake is reported at once.
     existing = args.resume or args.restart
     if existing:
         if args.resume and args.restart:
             raise ConfigError("give either --resume or --restart, not both")
         if not Path(existing).is_dir():
             raise DataError("no such run folder; expected a folder written by gtcrec train", path=existing)
+        from .train.run import saved_config_path
+
         if not saved_config_path(existing).exists():
             raise DataError("no config.yaml: not a gtcrec run folder", path=existing)
         config = from_dict(RunConfig, load_yaml_config(str(saved_config_path(existing))), "config")
@@ -90,6 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_yaml())
         return 0
+    from .train import train
+
     result = train(config, resume_dir=args.resume, restart_dir=args.restart)
     print(result.to_markdown())
     print(f"\nrun folder: {result.run_dir} (summary.md, summary.csv, seed*/metrics.json, seed*/best.safetensors)")
@@ -185,7 +187,6 @@ def _read_ids(path: str) -> list[str]:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from .serving import load
     from .serving.output import write_recommendations
 
     chosen = sum(x is not None and x is not False for x in (args.users, args.users_file, args.all or None))
@@ -193,12 +194,24 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise ConfigError("recommend: give exactly one of --users, --users-file, --all")
     if args.k < 1:
         raise ConfigError(f"--k {args.k}: expected a positive integer")
-    recommender = load(args.run_dir, device=args.device)
     users = None if args.all else (args.users or _read_ids(args.users_file))
-    if users is not None:
-        recommender.users.to_internal(users)  # unknown ids are named before anything is written
-    batches = recommender.iter_recommend(users, args.k, exclude_seen=not args.include_seen,
-                                         batch_size=args.batch_size, method="ann" if args.ann else "exact")
+    if (Path(args.run_dir) / "manifest.json").is_file() and not args.ann and args.device == "cpu":
+        from .serving.exported import (
+            ExportedTable,  # an export ranks with numpy alone: no torch to start
+        )
+
+        table = ExportedTable(args.run_dir)
+        if users is not None:
+            table.to_internal(users)  # unknown ids are named before anything is written
+        batches = table.iter_recommend(users, args.k, exclude_seen=not args.include_seen, batch_size=args.batch_size)
+    else:
+        from .serving import load
+
+        recommender = load(args.run_dir, device=args.device)
+        if users is not None:
+            recommender.users.to_internal(users)  # unknown ids are named before anything is written
+        batches = recommender.iter_recommend(users, args.k, exclude_seen=not args.include_seen,
+                                             batch_size=args.batch_size, method="ann" if args.ann else "exact")
     rows = write_recommendations(batches, args.out)
     print(f"wrote {rows} rows (user, rank, item, score) to {args.out}")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..atomic import publish
 from ..data.errors import DataError
-from .recommender import TopK
+from .topk import TopK
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".parquet": None}
 

@@ -12,7 +12,6 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -27,36 +26,13 @@ from ..data.sources import dataset_folder
 from ..evaluation.ranking import CSRRows
 from ..models.base import Recommender
 from .ann import AnnIndex
+from .exported import EXPORT_FORMAT
 from .idmap import IdMap
 from .retrieval import exact_top_k
+from .topk import TopK
 
-EXPORT_FORMAT = "gtcrec-embeddings/1"
 IdInit = Literal["zero", "neighbours"]
 Retrieval = Literal["exact", "ann"]
-
-
-@dataclass
-class TopK:
-    """Top-k items per user, best first. ``scores`` is -inf where fewer than k items were left to rank."""
-
-    users: np.ndarray  # (n,) original user ids
-    items: np.ndarray  # (n, k) original item ids
-    scores: np.ndarray  # (n, k) float32
-
-    def to_frame(self) -> pd.DataFrame:
-        """Long form: one row per (user, rank) with columns user, rank (1 = best), item, score."""
-        n, k = self.items.shape
-        frame = pd.DataFrame({"user": np.repeat(self.users, k), "rank": np.tile(np.arange(1, k + 1), n),
-                              "item": self.items.reshape(-1), "score": self.scores.reshape(-1)})
-        return frame[np.isfinite(frame["score"].to_numpy())].reset_index(drop=True)
-
-    @staticmethod
-    def empty_frame() -> pd.DataFrame:
-        return pd.DataFrame({"user": [], "rank": [], "item": [], "score": []})
-
-    def for_user(self, user) -> list[tuple[str, float]]:
-        row = int(np.flatnonzero(self.users == str(user))[0])
-        return [(i, float(s)) for i, s in zip(self.items[row], self.scores[row]) if np.isfinite(s)]
 
 
 class TrainedRecommender:
