@@ -133,3 +133,19 @@ def test_the_importer_on_any_bytes(content, suffix):
         loads_or_refuses(lambda: import_interactions(folder / f"log{suffix}", folder / "out", kcore=1))
     finally:
         shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("cell", ["1_0", "1.5", "1e3", "0x1", "True", "", "nan", "99999999999999999999"])
+def test_ids_that_are_not_plain_integers_are_refused_with_their_line(cell):
+    text = (TEMPLATE / INTER).read_text().splitlines()
+    fields = text[2].split("\t")
+    fields[0] = cell
+    text[2] = "\t".join(fields)
+    folder = with_file(INTER, ("\n".join(text) + "\n").encode())
+    try:
+        with pytest.raises(UserError, match="line 3"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                load_mmrec(folder / "syn")
+    finally:
+        shutil.rmtree(folder)

@@ -55,7 +55,8 @@ def integer_column(frame: pd.DataFrame, column: str, path: str | Path, *, header
     """Parse a column as non-negative integers, failing on the first offending line."""
     raw = frame[column]
     values = None
-    if pd.api.types.is_string_dtype(raw) and raw.notna().all():
+    # (int() would also take "1_000": such text goes the careful way, which refuses it)
+    if pd.api.types.is_string_dtype(raw) and raw.notna().all() and not raw.str.contains("_", regex=False).any():
         try:  # fast path: plain integer text parses at once; anything else takes the careful path below
             values = raw.to_numpy(dtype=np.int64)
         except (ValueError, TypeError, OverflowError):
