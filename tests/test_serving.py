@@ -428,3 +428,37 @@ def test_an_export_ranks_the_same_with_numpy_alone(imported_run, tmp_path, capsy
     written = pd.read_csv(tmp_path / "r.csv", dtype=str)
     full = recommender.recommend(None, k=5).to_frame()
     assert written["item"].tolist() == full["item"].tolist()
+
+
+def test_a_damaged_export_is_a_user_error(imported_run, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from gtcrec.errors import UserError
+    from gtcrec.serving.exported import ExportedTable
+
+    folder = gtcrec.load(imported_run[2]).export(tmp_path / "exp")
+    tensors = load_file(str(folder / "embeddings.safetensors"))
+    (folder / "embeddings.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(UserError, match="not a readable export"):
+        ExportedTable(folder)
+    save_file({**tensors, "seen_indptr": tensors["seen_indptr"][:-2]}, str(folder / "embeddings.safetensors"))
+    with pytest.raises(UserError, match="disagree in size"):
+        ExportedTable(folder)
+
+
+def test_writers_with_different_id_init_are_refused(item_cold, tmp_path):
+    import shutil
+
+    from gtcrec.serving.recommender import write_added_items
+
+    run, full, cold, _ = item_cold
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    features = {m: f[cold[:1]] for m, f in full.features.items()}
+    first, second = gtcrec.load(copy), gtcrec.load(copy)
+    first.add_items(["x"], features, id_init="neighbours")
+    write_added_items(first)
+    second.add_items(["y"], features)  # zero
+    with pytest.raises(Exception, match="one choice holds for all"):
+        write_added_items(second)
+    assert gtcrec.load(copy).added_ids == ["x"]

@@ -17,6 +17,8 @@ def lazy_exports(package: str, where: dict[str, str]) -> tuple[Callable[[str], A
         return getattr(importlib.import_module(where[name], package), name)
 
     def __dir__() -> list[str]:
-        return sorted(where)
+        import sys
+
+        return sorted(set(where) | set(vars(sys.modules[package])))
 
     return __getattr__, __dir__

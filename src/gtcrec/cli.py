@@ -25,16 +25,13 @@ from .config import (
     load_yaml_config,
     parse_override,
 )
-from .data.errors import DataError
+from .data.errors import DataError, DataWarning
 from .errors import UserError
 
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta-status notes, not ours
-    # A warning is one line naming what it is about, not a Python source line (with --verbose: where from).
-    if not verbose:
-        warnings.formatwarning = lambda message, category, *args, **kwargs: f"gtcrec: warning: {message}"
     logging.captureWarnings(True)
 
 
@@ -566,8 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-dir", action="append", metavar="MODALITY=FOLDER", help="images named by item id")
     p.add_argument("--features", action="append", metavar="MODALITY=FILE.npy", help="raw feature rows, table order")
     p.add_argument("--id-init", choices=["zero", "neighbours"],
-                   help="the new items' item-ID rows: zero (default), or the mean of the 10 items closest in content "
-                        "(docs/serving.md); one choice for all items added to a run")
+                   help="the new items' item-ID rows: zero, or the mean of the 10 trained items closest in content "
+                        "(docs/serving.md); default: the choice of the items added before, else zero")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_add_items)
 
@@ -684,6 +681,14 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "argv"):
         args.argv = argv  # the exact command, recorded in benchmark tables
     _setup_logging(args.verbose)
+    original_format = warnings.formatwarning
+    if not args.verbose:  # our data warnings are one line naming what they are about, not a source line
+        def one_line(message, category, filename, lineno, line=None):
+            if issubclass(category, DataWarning):
+                return f"gtcrec: warning: {message}"
+            return original_format(message, category, filename, lineno, line)
+
+        warnings.formatwarning = one_line
     try:
         return args.func(args)
     except UserError as exc:  # the user's input was wrong: one line, exit code 2
@@ -699,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
         print("gtcrec: internal error: this is a bug in gtcrec, not in your input; please report it with the "
               "command and the traceback above", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = original_format
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def integer_column(frame: pd.DataFrame, column: str, path: str | Path, *, header
     raw = frame[column]
     values = None
     # (int() would also take "1_000": such text goes the careful way, which refuses it)
-    if pd.api.types.is_string_dtype(raw) and raw.notna().all() and not raw.str.contains("_", regex=False).any():
+    # (and 19+ characters, which the careful path refuses, go that way too)
+    if (pd.api.types.is_string_dtype(raw) and raw.notna().all() and not raw.str.contains("_", regex=False).any()
+            and raw.str.len().max() <= 18):
         try:  # fast path: plain integer text parses at once; anything else takes the careful path below
             values = raw.to_numpy(dtype=np.int64)
         except (ValueError, TypeError, OverflowError):

@@ -6,6 +6,7 @@ from .bprmf import BPRMF, BPRMFConfig
 from .dragon import DRAGON, DRAGONConfig
 from .freedom import FREEDOM, FREEDOMConfig
 from .gtc import GTC, GTCConfig
+from .lattice import LATTICE, LATTICEConfig
 from .lgmrec import LGMRec, LGMRecConfig
 from .lightgcn import LightGCN, LightGCNConfig
 from .mgcn import MGCN, MGCNConfig
@@ -27,6 +28,8 @@ __all__ = [  # noqa: RUF022 (interface first, then models alphabetically)
     "FREEDOMConfig",
     "GTC",
     "GTCConfig",
+    "LATTICE",
+    "LATTICEConfig",
     "LGMRec",
     "LGMRecConfig",
     "LightGCN",

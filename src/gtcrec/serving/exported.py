@@ -1,8 +1,9 @@
 """Top-k from an export folder with numpy alone: no torch, no model, no dataset.
 
 `gtcrec export` writes what a deployment needs; ranking from it should start as fast as Python does.
-The ranking is the same as :meth:`TrainedRecommender.iter_recommend` (dot product, training items removed,
-ties broken towards the lower item index).
+The ranking is that of :meth:`TrainedRecommender.iter_recommend` (dot product, training items removed), up to
+the order of items with exactly equal scores (here the lower item index first; torch.topk's order of ties
+is unspecified).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ EXPORT_FORMAT = "gtcrec-embeddings/1"
 
 
 def _ids(path: Path) -> np.ndarray:
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh, delimiter="\t"))
     if not rows or rows[0] != ["index", "id"]:
         raise DataError("expected a header 'index<TAB>id'", path=str(path))
@@ -32,21 +33,24 @@ class ExportedTable:
     """The user and item matrices of an export folder, and each user's training items."""
 
     def __init__(self, folder: str | Path):
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
         folder = Path(folder)
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
             tensors = load_file(str(folder / "embeddings.safetensors"))
             self.users, self.items = _ids(folder / "user_ids.tsv"), _ids(folder / "item_ids.tsv")
-        except (OSError, ValueError, KeyError, IndexError) as exc:
-            raise DataError(f"not a readable export ({exc})", path=str(folder)) from None
-        if manifest.get("format") != EXPORT_FORMAT:
-            raise DataError(f"manifest.json: format {manifest.get('format')!r}; expected {EXPORT_FORMAT!r}",
-                            path=str(folder))
-        self.user_reps, self.item_reps = tensors["user"], tensors["item"]
-        self.indptr, self.indices = tensors["seen_indptr"], tensors["seen_indices"]
-        if len(self.users) != len(self.user_reps) or len(self.items) != len(self.item_reps):
+            self.user_reps, self.item_reps = tensors["user"], tensors["item"]
+            self.indptr, self.indices = tensors["seen_indptr"], tensors["seen_indices"]
+        except (OSError, ValueError, KeyError, IndexError, SafetensorError) as exc:
+            raise DataError(f"not a readable export ({type(exc).__name__}: {exc}); expected a folder written by "
+                            "gtcrec export", path=str(folder)) from None
+        if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
+            raise DataError(f"manifest.json: not the format {EXPORT_FORMAT!r}", path=str(folder))
+        if (len(self.users) != len(self.user_reps) or len(self.items) != len(self.item_reps)
+                or len(self.indptr) != len(self.users) + 1 or self.user_reps.shape[1:] != self.item_reps.shape[1:]
+                or (len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= len(self.items)))):
             raise DataError("the id files and matrices disagree in size", path=str(folder))
         self._row = {u: i for i, u in enumerate(self.users)}
 
@@ -74,10 +78,14 @@ class ExportedTable:
                     for r, user in enumerate(batch):
                         seen = self.indices[self.indptr[user]:self.indptr[user + 1]] - lo
                         scores[r, seen[(seen >= 0) & (seen < scores.shape[1])]] = -np.inf
-                items = np.broadcast_to(np.arange(lo, lo + scores.shape[1]), scores.shape)
+                if scores.shape[1] > k:  # the chunk's k best (in any order), found without sorting it
+                    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+                    scores, items = np.take_along_axis(scores, part, 1), part + lo
+                else:
+                    items = np.broadcast_to(np.arange(lo, lo + scores.shape[1]), scores.shape)
                 best_scores = np.concatenate([best_scores, scores.astype(np.float32)], 1)
                 best_items = np.concatenate([best_items, items], 1)
-                # highest score first; among equal scores the lower item index, as torch.topk on CPU
+                # highest score first; among equal scores the lower item index
                 order = np.lexsort((best_items, -best_scores), axis=1)[:, :k]
                 best_scores = np.take_along_axis(best_scores, order, 1)
                 best_items = np.take_along_axis(best_items, order, 1)

@@ -287,7 +287,13 @@ class TrainedRecommender:
 
         catalogue = unit(torch.cat([unit(self.raw_features[m]) for m in self.model.modalities], 1).numpy())
         new = unit(torch.cat([unit(raw_rows[m]) for m in self.model.modalities], 1).numpy())
-        return (new @ catalogue.T).topk(min(k, len(catalogue)), dim=1).indices.to(self.device)
+        sims = new @ catalogue.T
+        # only items whose ID rows were trained (with at least one training interaction) are neighbours
+        untrained = torch.from_numpy(self._train_counts[: len(catalogue)] == 0)
+        if bool(untrained.all()):
+            raise DataError("id_init 'neighbours': no catalogue item has a training interaction")
+        sims[:, untrained] = float("-inf")
+        return sims.topk(min(k, int((~untrained).sum())), dim=1).indices.to(self.device)
 
     # --- export --------------------------------------------------------------------------------
     def export(self, folder: str | Path, *, overwrite: bool = False) -> Path:
@@ -374,6 +380,10 @@ def write_added_items(recommender: TrainedRecommender) -> Path:
         ids, features = list(recommender.added_ids), dict(recommender.added_features)
         on_disk, disk_features = read_added_items(path.parent)
         others = [i for i, x in enumerate(on_disk) if x not in set(ids) and not recommender.items.contains(x)]
+        if others and added_items_id_init(path.parent) != recommender.id_init:
+            raise DataError(f"items kept here by another process use id_init {added_items_id_init(path.parent)!r}, "
+                            f"these {recommender.id_init!r}; one choice holds for all items added to a run",
+                            path=str(path))
         if others:
             ids = ids + [on_disk[i] for i in others]
             features = {m: np.concatenate([features[m], disk_features[m][others]]) for m in features}
