@@ -6,7 +6,11 @@ import sys
 import torch
 from torch.nn import functional as F
 
-from gtcrec.models.lattice import normalized_edge_weights, propagate_edges, top_neighbours
+from gtcrec.models.lattice import (
+    normalized_edge_weights,
+    propagate_edges,
+    top_neighbours,
+)
 
 
 def test_chunked_neighbour_search_equals_one_dense_topk():
