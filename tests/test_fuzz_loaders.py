@@ -143,9 +143,8 @@ def test_ids_that_are_not_plain_integers_are_refused_with_their_line(cell):
     text[2] = "\t".join(fields)
     folder = with_file(INTER, ("\n".join(text) + "\n").encode())
     try:
-        with pytest.raises(UserError, match="line 3"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                load_mmrec(folder / "syn")
+        with pytest.raises(UserError, match="line 3"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load_mmrec(folder / "syn")
     finally:
         shutil.rmtree(folder)
