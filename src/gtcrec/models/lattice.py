@@ -15,7 +15,8 @@ the paper's description; MMRec's ``lattice.py`` was read for its defaults.
   are added to the items' LightGCN output (``n_ui_layers``, mean of the layers) over [user IDs; item IDs].
 * **Loss.** BPR plus ``reg_weight`` times the L2 norm of the batch's final representations (as MMRec).
 
-Defaults: d = 64, projection 64, k = 10, lambda_coeff = 0.9, 1 item-graph layer, 2 LightGCN layers.
+Defaults (MMRec's LATTICE.yaml): d = 64, projection 64, k = 10, lambda_coeff = 0.9, 1 item-graph layer,
+2 LightGCN layers; the preset takes lr 5e-4 and reg_weight 1e-4, middle values of MMRec's grids.
 
 Deviations from the paper / MMRec:
 
@@ -28,6 +29,7 @@ Deviations from the paper / MMRec:
   detached graph).
 * **Negative similarities** of learned edges are clipped at 0, so that row sums, and the normalisation, stay
   defined (MMRec would take the square root of a negative row sum).
+* MMRec's learning-rate decay (x0.96 every 50 epochs) is not applied: our trainer has none for any model.
 * The modality weights start equal and mix each modality's whole graph (original and learned); MMRec mixes
   the original graphs once, with the initial weights. With one modality there is no weight to learn.
 """
