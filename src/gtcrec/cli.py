@@ -222,6 +222,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    page = write_report(args.folders, args.out)
+    print(f"wrote {page} and its figures (PNG) and numbers (CSV)")
+    return 0
+
+
 def _modality_pairs(values: list[str] | None, option: str) -> dict[str, str]:
     out = {}
     for value in values or []:
@@ -546,6 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="figures, CSVs and a Markdown page from saved runs and grids "
+                                      "(needs gtcrec[plot])")
+    p.add_argument("folders", nargs="+", help="run folders (seed*/metrics.json) and grid folders (grid.json)")
+    p.add_argument("--out", required=True, help="folder for report.md, the PNGs and the CSVs")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("add-items", help="make new items (no interactions) recommendable from their content",
                        description="Each of the run's modalities comes from one source: a text template over the "

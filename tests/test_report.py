@@ -1,0 +1,67 @@
+"""gtcrec report: figures, CSVs and a page from saved runs; the CSV numbers are the runs' own."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from gtcrec.cli import main
+from gtcrec.config import build_config
+from gtcrec.data import SyntheticConfig, make_synthetic, write_mmrec
+from gtcrec.train import train
+
+pytest.importorskip("matplotlib", reason="gtcrec report needs matplotlib (pip install 'gtcrec[plot]')")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    folder = write_mmrec(make_synthetic(SyntheticConfig(n_users=60, n_items=40, seed=1)), root / "syn")
+    out = {}
+    for name in ("lightgcn", "bprmf"):
+        config = build_config({"model": name, "data": {"dataset": str(folder)}, "seeds": [0, 1],
+                               "output_dir": str(root / "runs"), "name": name,
+                               "train": {"epochs": 3, "batch_size": 256, "progress": False}})
+        out[name] = Path(train(config).run_dir)
+    return root, out
+
+
+def test_report_writes_figures_and_csvs_with_the_runs_numbers(runs, tmp_path, capsys):
+    _, folders = runs
+    assert main(["report", *map(str, folders.values()), "--out", str(tmp_path / "rep")]) == 0
+    rep = tmp_path / "rep"
+    for name in ("report.md", "curves.png", "curves.csv", "test.png", "test.csv"):
+        assert (rep / name).stat().st_size > 0, name
+    seeds = {name: [json.loads((folder / f"seed{s}" / "metrics.json").read_text()) for s in (0, 1)]
+             for name, folder in folders.items()}
+    with open(rep / "test.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        values = [s["test"][row["metric"]] for s in seeds[row["run"]]]
+        assert float(row["mean"]) == pytest.approx(sum(values) / 2)
+    with open(rep / "curves.csv") as fh:
+        curve = [r for r in csv.DictReader(fh) if r["run"] == "lightgcn" and r["seed"] == "1"
+                 and r["series"] == "valid recall@20"]
+    assert [float(r["value"]) for r in curve] == pytest.approx(
+        [h["valid"]["recall@20"] for h in seeds["lightgcn"][1]["history"]])
+    assert "| lightgcn | recall@20 |" in (rep / "report.md").read_text()
+
+
+def test_report_of_a_grid_gives_the_validation_sensitivity(tmp_path):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    points = [{"settings": {"a": a, "b": b}, "valid": [float(a) + 10 * float(b), 0.0]}
+              for a in ("1", "2") for b in ("0", "1")]
+    (grid / "grid.json").write_text(json.dumps({"metric": "recall@20", "chosen": {"a": "2", "b": "1"},
+                                                "points": points}))
+    assert main(["report", str(grid), "--out", str(tmp_path / "rep")]) == 0
+    with open(tmp_path / "rep" / "grid-grid" / "sensitivity.csv") as fh:
+        rows = [(r["axis"], r["value"], float(r["valid recall@20"])) for r in csv.DictReader(fh)]
+    assert rows == [("a", "1", 11.0), ("a", "2", 12.0), ("b", "0", 2.0), ("b", "1", 12.0)]
+
+
+def test_report_on_something_else_is_a_user_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "rep")]) == 2
+    assert "not a finished gtcrec run" in capsys.readouterr().err
