@@ -56,7 +56,7 @@ def test_report_of_a_grid_gives_the_validation_sensitivity(tmp_path):
     (grid / "grid.json").write_text(json.dumps({"metric": "recall@20", "chosen": {"a": "2", "b": "1"},
                                                 "points": points}))
     assert main(["report", str(grid), "--out", str(tmp_path / "rep")]) == 0
-    with open(tmp_path / "rep" / "grid-grid" / "sensitivity.csv") as fh:
+    with open(tmp_path / "rep" / "grid-1-grid" / "sensitivity.csv") as fh:
         rows = [(r["axis"], r["value"], float(r["valid recall@20"])) for r in csv.DictReader(fh)]
     assert rows == [("a", "1", 11.0), ("a", "2", 12.0), ("b", "0", 2.0), ("b", "1", 12.0)]
 
@@ -65,3 +65,10 @@ def test_report_on_something_else_is_a_user_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "rep")]) == 2
     assert "not a finished gtcrec run" in capsys.readouterr().err
+
+
+def test_an_unfinished_grid_is_a_user_error(tmp_path, capsys):
+    (tmp_path / "grid").mkdir()
+    (tmp_path / "grid" / "grid.json").write_text(json.dumps({"metric": "recall@20", "chosen": None, "points": []}))
+    assert main(["report", str(tmp_path / "grid"), "--out", str(tmp_path / "rep")]) == 2
+    assert "has not chosen a point yet" in capsys.readouterr().err

@@ -125,6 +125,9 @@ def sensitivity(grid_dir: Path, out: Path) -> tuple[Path, Path]:
         chosen, points, metric = report["chosen"], report["points"], report["metric"]
     except KeyError as exc:
         raise DataError(f"no {exc} field: not a gtcrec grid", path=str(grid_dir / "grid.json")) from None
+    if not chosen:
+        raise DataError("the grid has not chosen a point yet (still running, or interrupted: run its command "
+                        "again to finish it)", path=str(grid_dir / "grid.json"))
     axes = list(chosen)
     rows = []
     for axis in axes:
@@ -151,7 +154,7 @@ def write_report(paths: list[str | Path], out: str | Path) -> Path:
     """Figures, CSVs and ``report.md`` in ``out`` for run folders and grid folders (told apart by grid.json)."""
     out = Path(out)
     runs, grids = {}, []
-    for p in map(Path, paths):
+    for p in dict.fromkeys(Path(x).resolve() for x in paths):  # each folder once, in the order given
         if (p / "grid.json").is_file():
             grids.append(p)
         elif p.is_dir():
@@ -171,8 +174,8 @@ def write_report(paths: list[str | Path], out: str | Path) -> Path:
                   "|---|---|---|---|---|"]
         lines += [f"| {r[0]} | {r[1]} | {r[2]:.4f} | {r[3]:.4f} | {r[4]} |" for r in rows]
         lines += ["", "Numbers: [test.csv](test.csv).", ""]
-    for grid in grids:
-        sub = out / f"grid-{grid.name}"
+    for number, grid in enumerate(grids, 1):
+        sub = out / f"grid-{number}-{grid.name}"
         sub.mkdir(exist_ok=True)
         sensitivity(grid, sub)
         lines += [f"## Sensitivity: `{grid}`", "", f"![sensitivity]({sub.name}/sensitivity.png)", "",

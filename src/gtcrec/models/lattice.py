@@ -27,11 +27,15 @@ Deviations from the paper / MMRec:
   of those pairs, are computed in every forward pass from the current projections, so every batch trains
   the projections (MMRec: only the first batch of an epoch carries a gradient to them; the others reuse a
   detached graph).
-* **Negative similarities** of learned edges are clipped at 0, so that row sums, and the normalisation, stay
-  defined (MMRec would take the square root of a negative row sum).
+* **Negative similarities** are clipped at 0 in both the original and the learned graphs, so that row sums,
+  and the normalisation, stay defined (MMRec would take the square root of a negative row sum).
 * MMRec's learning-rate decay (x0.96 every 50 epochs) is not applied: our trainer has none for any model.
-* The modality weights start equal and mix each modality's whole graph (original and learned); MMRec mixes
-  the original graphs once, with the initial weights. With one modality there is no weight to learn.
+* **Where the normalisation sits.** Each modality's learned graph is normalised on its own and the modalities
+  are then mixed (the paper's per-modality form); MMRec normalises the weighted sum of the learned graphs
+  once. The modality weights start equal; with one modality there is no weight to learn.
+* **Frozen features.** The raw feature tables are fixed inputs; MMRec wraps them in trainable embeddings
+  (``from_pretrained(freeze=False)``), so it also fine-tunes the feature values that the learned graphs are
+  built from.
 """
 
 from __future__ import annotations
@@ -135,19 +139,24 @@ class LATTICE(Recommender):
             setattr(self, f"_learned{i}", top_neighbours(project(self.feature(i)), self.config.knn_k,
                                                          self.config.chunk_size))
 
-    def item_graph_step(self, x: torch.Tensor) -> torch.Tensor:
-        """One propagation step over the mixed item-item graph."""
+    def learned_edges(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per modality: (neighbours, normalised edge weights) of the learned graph, from the current weights."""
         if self._learned0 is None:
             self.refresh()
-        lam = self.config.lambda_coeff
-        weights = (torch.softmax(self.modal_weight, 0) if self.modal_weight is not None
-                   else x.new_ones(1))
-        out = 0
+        out = []
         for i, project in enumerate(self.project):
             neighbours = getattr(self, f"_learned{i}")
-            learned = propagate_edges(neighbours, normalized_edge_weights(project(self.feature(i)), neighbours), x)
+            out.append((neighbours, normalized_edge_weights(project(self.feature(i)), neighbours)))
+        return out
+
+    def item_graph_step(self, x: torch.Tensor, learned: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """One propagation step over the mixed item-item graph."""
+        lam = self.config.lambda_coeff
+        weights = torch.softmax(self.modal_weight, 0) if self.modal_weight is not None else x.new_ones(1)
+        out = 0
+        for i, (neighbours, edge_weights) in enumerate(learned):
             original = directed_propagate(getattr(self, f"_original{i}"), getattr(self, f"_original_t{i}"), x)
-            out = out + weights[i] * ((1 - lam) * learned + lam * original)
+            out = out + weights[i] * ((1 - lam) * propagate_edges(neighbours, edge_weights, x) + lam * original)
         return out
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,8 +164,9 @@ class LATTICE(Recommender):
         out = lightgcn_propagate(self.adjacency, ego, self.config.n_ui_layers)
         users, items = out[: self.n_users], out[self.n_users:]
         h = self.item_embedding.weight
+        learned = self.learned_edges() if self.config.n_layers > 0 else []
         for _ in range(self.config.n_layers):
-            h = self.item_graph_step(h)
+            h = self.item_graph_step(h, learned)
         return users, items + F.normalize(h, dim=1)
 
     def loss(self, users, pos, neg):
