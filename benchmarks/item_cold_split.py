@@ -157,11 +157,23 @@ def evaluate(args: argparse.Namespace) -> None:
                   **content_references(folder, cold, args.k)}
     for name, metrics in references.items():
         print(f"| {name} | - | {metrics['recall']:.4f} | {metrics['ndcg']:.4f} | - | - |")
+    per_model: dict[str, list[dict[str, float]]] = {}
     for run in args.runs:
         for id_init in args.id_init:
             label, m = evaluate_run(Path(run), cold, args.k, id_init)
+            per_model.setdefault(label.split(" | ")[0], []).append(m)
             print(f"| {label} | {m['recall']:.4f} | {m['ndcg']:.4f} | {m['full_hit']:.4f} | "
                   f"{m['cold_share']:.4f} |", flush=True)
+    if any(len(v) > 1 for v in per_model.values()):
+        print(f"\nMean ± sample std over the runs given (one per training seed):\n\n| model | runs | recall@{args.k} | "
+              f"ndcg@{args.k} | cold targets in full top {args.k} |\n|---|---|---|---|---|")
+        for label, ms in per_model.items():
+            cells = []
+            for key in ("recall", "ndcg", "full_hit"):
+                values = np.array([m[key] for m in ms])
+                std = values.std(ddof=1) if len(values) > 1 else 0.0
+                cells.append(f"{values.mean():.4f} ± {std:.4f}")
+            print(f"| {label} | {len(ms)} | {' | '.join(cells)} |")
 
 
 def main() -> None:
