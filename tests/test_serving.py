@@ -189,6 +189,16 @@ def item_cold(tmp_path_factory):
     return run, full, cold, held_out
 
 
+@pytest.fixture
+def item_cold_copy(item_cold, tmp_path):
+    """A private copy of the item-cold run (tests that keep added items beside it must not share one)."""
+    import shutil
+
+    run, full, cold, _ = item_cold
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run", full, cold
+
+
 def test_item_cold_split_removes_the_items_everywhere_and_keeps_every_interaction():
     full = make_synthetic(SyntheticConfig(n_users=80, n_items=50, seed=5))
     split = item_cold_split(full, 0.1, seed=3)
@@ -360,14 +370,10 @@ def test_items_added_in_batches_get_the_rows_one_batch_gives(tmp_path):
     np.testing.assert_allclose(one_by_one.score("3", ["a", "b"]), together.score("3", ["a", "b"]), atol=1e-5)
 
 
-def test_two_writers_keep_each_others_added_items(item_cold, tmp_path):
-    import shutil
-
+def test_two_writers_keep_each_others_added_items(item_cold_copy):
     from gtcrec.serving.recommender import read_added_items, write_added_items
 
-    run, full, cold, _ = item_cold
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+    copy, full, cold = item_cold_copy
     features = {m: f[cold[:1]] for m, f in full.features.items()}
     first, second = gtcrec.load(copy), gtcrec.load(copy)  # e.g. a server and `gtcrec add-items`
     first.add_items(["x"], features)
@@ -379,14 +385,10 @@ def test_two_writers_keep_each_others_added_items(item_cold, tmp_path):
     assert set(gtcrec.load(copy).added_ids) == {"x", "y"}
 
 
-def test_id_init_neighbours_sets_id_rows_from_content_and_is_kept(item_cold, tmp_path):
-    import shutil
-
+def test_id_init_neighbours_sets_id_rows_from_content_and_is_kept(item_cold_copy):
     from gtcrec.serving.recommender import write_added_items
 
-    run, full, cold, _ = item_cold
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+    copy, full, cold = item_cold_copy
     features = {m: f[cold[:3]] for m, f in full.features.items()}
     zero, near = gtcrec.load(copy), gtcrec.load(copy)
     zero.add_items(["a", "b", "c"], features)
@@ -446,14 +448,10 @@ def test_a_damaged_export_is_a_user_error(imported_run, tmp_path):
         ExportedTable(folder)
 
 
-def test_writers_with_different_id_init_are_refused(item_cold, tmp_path):
-    import shutil
-
+def test_writers_with_different_id_init_are_refused(item_cold_copy):
     from gtcrec.serving.recommender import write_added_items
 
-    run, full, cold, _ = item_cold
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+    copy, full, cold = item_cold_copy
     features = {m: f[cold[:1]] for m, f in full.features.items()}
     first, second = gtcrec.load(copy), gtcrec.load(copy)
     first.add_items(["x"], features, id_init="neighbours")

@@ -72,12 +72,16 @@ class ExportedTable:
             batch = rows[start:start + batch_size]
             best_scores = np.full((len(batch), 0), -np.inf, np.float32)
             best_items = np.zeros((len(batch), 0), np.int64)
+            if exclude_seen:  # (row in batch, item) of every training item of the batch's users, gathered once
+                counts = self.indptr[batch + 1] - self.indptr[batch]
+                seen_rows = np.repeat(np.arange(len(batch)), counts)
+                seen_items = np.concatenate([self.indices[self.indptr[u]:self.indptr[u + 1]] for u in batch]
+                                            or [np.empty(0, np.int64)])
             for lo in range(0, len(self.items), item_batch):
                 scores = self.user_reps[batch] @ self.item_reps[lo:lo + item_batch].T
                 if exclude_seen:
-                    for r, user in enumerate(batch):
-                        seen = self.indices[self.indptr[user]:self.indptr[user + 1]] - lo
-                        scores[r, seen[(seen >= 0) & (seen < scores.shape[1])]] = -np.inf
+                    inside = (seen_items >= lo) & (seen_items < lo + scores.shape[1])
+                    scores[seen_rows[inside], seen_items[inside] - lo] = -np.inf
                 if scores.shape[1] > k:  # the chunk's k best (in any order), found without sorting it
                     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
                     scores, items = np.take_along_axis(scores, part, 1), part + lo
