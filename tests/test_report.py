@@ -72,3 +72,21 @@ def test_an_unfinished_grid_is_a_user_error(tmp_path, capsys):
     (tmp_path / "grid" / "grid.json").write_text(json.dumps({"metric": "recall@20", "chosen": None, "points": []}))
     assert main(["report", str(tmp_path / "grid"), "--out", str(tmp_path / "rep")]) == 2
     assert "has not chosen a point yet" in capsys.readouterr().err
+
+
+def test_a_finished_grid_is_shown_by_its_final_seeds_only(runs, tmp_path):
+    # A grid whose chosen point ran selection seed 0 and final seed 1: the test bars read seed 1 alone.
+    _, folders = runs
+    grid = tmp_path / "grid"
+    (grid / "points").mkdir(parents=True)
+    (grid / "points" / "n_layers=3").symlink_to(folders["lightgcn"])
+    (grid / "grid.json").write_text(json.dumps({
+        "entry": "lightgcn", "metric": "recall@20", "chosen": {"n_layers": "3"},
+        "points": [{"settings": {"n_layers": "3"}, "valid": [0.1, 0.0]}],
+        "final": {"seeds": [1], "run_dir": "elsewhere/n_layers=3"}}))
+    assert main(["report", str(grid), "--out", str(tmp_path / "rep")]) == 0
+    final = json.loads((folders["lightgcn"] / "seed1" / "metrics.json").read_text())
+    with open(tmp_path / "rep" / "test.csv") as fh:
+        rows = {r["metric"]: r for r in csv.DictReader(fh)}
+    assert rows["recall@20"]["run"] == "lightgcn" and rows["recall@20"]["seeds"] == "1"
+    assert float(rows["recall@20"]["mean"]) == pytest.approx(final["test"]["recall@20"])

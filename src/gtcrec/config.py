@@ -63,6 +63,8 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every: int = 1  # epochs between resumable checkpoints (0: never); each replaces the last
     diagnostics: bool = True  # after each validation, log the model's diagnostics (GTC: TC scale, gate, shares)
+    # after each validation, record modality balance (RQ4) and preference consistency (RQ5); GTC, DRAGON, MGCN
+    modality_analysis: bool = False
     # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
     negatives: str = "all"
 

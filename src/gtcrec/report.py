@@ -3,6 +3,8 @@
 * ``curves``: per run and seed, validation Recall@20 / NDCG@20 and every loss term against the epoch;
 * ``test``: test Recall@20 / NDCG@20 of each run, mean ± sample std over its seeds (the paper's RQ3 bars
   when the runs are its ablations: interaction only, single modalities, w/o TC, full);
+* ``analysis``: modality balance (RQ4) and preference consistency (RQ5) per epoch, for runs trained with
+  ``train.modality_analysis: true`` (see :mod:`gtcrec.evaluation.analysis`);
 * ``sensitivity``: for a `gtcrec grid` folder, the validation metric against each axis with the other
   axes at the chosen point (RQ6); validation only, as the grid chose.
 
@@ -16,12 +18,13 @@ import csv
 import json
 import statistics
 from pathlib import Path
+from typing import NamedTuple
 
 from .data.errors import DataError
 from .errors import MissingExtra
 
 CURVE_METRICS = ("recall@20", "ndcg@20")
-NOT_LOSSES = {"epoch", "train_seconds", "eval_seconds", "valid", "diagnostics"}
+NOT_LOSSES = {"epoch", "train_seconds", "eval_seconds", "valid", "diagnostics", "analysis"}
 
 
 def _pyplot():
@@ -45,12 +48,35 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def seed_metrics(run: Path) -> list[dict]:
-    """Every finished seed of a run folder (or the one seed of a seed folder)."""
+class RunSeeds(NamedTuple):
+    """A run folder and which of its seeds to read (None: all; a grid's final run: its final seeds only)."""
+
+    path: Path
+    seeds: tuple[int, ...] | None = None
+
+
+def seed_metrics(run: Path | RunSeeds) -> list[dict]:
+    """Every finished seed of a run folder (or the one seed of a seed folder), or the seeds asked for."""
+    run, wanted = (run.path, run.seeds) if isinstance(run, RunSeeds) else (run, None)
     files = [run / "metrics.json"] if (run / "metrics.json").is_file() else sorted(run.glob("seed*/metrics.json"))
+    if wanted is not None:
+        files = [run / f"seed{s}" / "metrics.json" for s in wanted]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise DataError("a final seed has no metrics.json (unfinished?)", path=str(missing[0]))
     if not files:
         raise DataError("no seed*/metrics.json: not a finished gtcrec run", path=str(run))
     return [_read_json(f) for f in files]
+
+
+def grid_final_run(grid_dir: Path) -> RunSeeds | None:
+    """The chosen point's run with the grid's final seeds (never the selection seeds), if it has them."""
+    final = _read_json(grid_dir / "grid.json").get("final")
+    if not final:
+        return None
+    recorded = Path(final["run_dir"])
+    run = recorded if recorded.is_absolute() else grid_dir / "points" / recorded.name
+    return RunSeeds(run, tuple(final["seeds"]))
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -60,7 +86,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
-def curves(runs: dict[str, Path], out: Path) -> tuple[Path, Path]:
+def curves(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, Path]:
     rows = []
     for label, run in runs.items():
         for seed in seed_metrics(run):
@@ -78,12 +104,15 @@ def curves(runs: dict[str, Path], out: Path) -> tuple[Path, Path]:
     fig, axes = plt.subplots(-(-len(series) // cols) or 1, cols, figsize=(4 * cols, 3 * (-(-len(series) // cols) or 1)),
                              squeeze=False)
     lines = [(label, seed) for label in runs for seed in sorted({r[1] for r in rows if r[0] == label})]
-    colors = {line: plt.get_cmap("tab10")(i % 10) for i, line in enumerate(lines)}  # one colour per line, everywhere
+    colors = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(runs)}  # one colour per run, everywhere
     for ax, name in zip(axes.flat, series):
+        named = set()
         for label, seed in lines:
             pts = [(r[2], r[4]) for r in rows if r[0] == label and r[1] == seed and r[3] == name]
-            if pts:
-                ax.plot(*zip(*pts), label=f"{label} s{seed}", linewidth=1, color=colors[(label, seed)])
+            if pts:  # seeds of a run share its colour; the legend names each run once
+                ax.plot(*zip(*pts), label=None if label in named else label, linewidth=0.8, alpha=0.8,
+                        color=colors[label])
+                named.add(label)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
     for ax in list(axes.flat)[len(series):]:
@@ -95,7 +124,39 @@ def curves(runs: dict[str, Path], out: Path) -> tuple[Path, Path]:
     return out / "curves.png", out / "curves.csv"
 
 
-def test_bars(runs: dict[str, Path], out: Path) -> tuple[Path, Path, list[list]]:
+def analysis_curves(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, Path] | None:
+    """Balance and each view's consistency per epoch; None when no run recorded them."""
+    rows = []
+    for label, run in runs.items():
+        for seed in seed_metrics(run):
+            for record in seed.get("history", []):
+                rows += [[label, seed["seed"], record["epoch"], name, value]
+                         for name, value in record.get("analysis", {}).items()]
+    if not rows:
+        return None
+    _write_csv(out / "analysis.csv", ["run", "seed", "epoch", "series", "value"], rows)
+    panels = {"balance (RQ4)": lambda s: s == "balance",
+              "cosine to final user (RQ4)": lambda s: s.startswith("cos_"),
+              "consistency (RQ5)": lambda s: s.startswith("consistency_")}
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.2), squeeze=False)
+    for ax, (title, keep) in zip(axes.flat, panels.items()):
+        keys = sorted({(r[0], r[1], r[3]) for r in rows if keep(r[3])})
+        for label, seed, name in keys:
+            pts = [(r[2], r[4]) for r in rows if (r[0], r[1], r[3]) == (label, seed, name)]
+            suffix = "" if name == "balance" else " " + name.split("_", 1)[1]
+            ax.plot(*zip(*pts), linewidth=1, label=f"{label} s{seed}{suffix}")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        if keys:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "analysis.png", dpi=110)
+    plt.close(fig)
+    return out / "analysis.png", out / "analysis.csv"
+
+
+def test_bars(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, Path, list[list]]:
     rows = []
     for label, run in runs.items():
         seeds = seed_metrics(run)
@@ -154,17 +215,25 @@ def write_report(paths: list[str | Path], out: str | Path) -> Path:
     """Figures, CSVs and ``report.md`` in ``out`` for run folders and grid folders (told apart by grid.json)."""
     out = Path(out)
     runs, grids = {}, []
-    for p in dict.fromkeys(Path(x).resolve() for x in paths):  # each folder once, in the order given
+    given = {Path(x).resolve(): Path(x) for x in reversed(paths)}  # each folder once, named as first given
+    for p in dict.fromkeys(Path(x).resolve() for x in paths):
         if (p / "grid.json").is_file():
-            grids.append(p)
+            grids.append(given[p])
         elif p.is_dir():
-            runs[p.name if p.name not in runs else str(p)] = p
+            runs[p.name if p.name not in runs else str(given[p])] = given[p]
         else:
             raise DataError("no such run or grid folder", path=str(p))
+    for grid in grids:  # a finished grid contributes its chosen point on the final seeds, labelled by its model
+        final = grid_final_run(grid)
+        if final is not None:
+            label = _read_json(grid / "grid.json").get("entry") or grid.name
+            runs[label if label not in runs else str(grid)] = final
     out.mkdir(parents=True, exist_ok=True)
-    intro = (f"Runs: {', '.join(f'`{p}`' for p in runs.values()) or 'none'}; grids: "
+    folders = [getattr(p, "path", p) for p in runs.values()]
+    intro = (f"Runs: {', '.join(f'`{p}`' for p in folders) or 'none'}; grids: "
              f"{', '.join(f'`{g}`' for g in grids) or 'none'}. Numbers are read from each seed's metrics.json "
-             "(test at the best-validation epoch) and each grid's grid.json (validation only).")
+             "(test at the best-validation epoch) and each grid's grid.json (validation only); a finished grid "
+             "is shown by its chosen point on its final seeds.")
     lines = ["# Report", "", intro, ""]
     if runs:
         curves(runs, out)
@@ -174,6 +243,12 @@ def write_report(paths: list[str | Path], out: str | Path) -> Path:
                   "|---|---|---|---|---|"]
         lines += [f"| {r[0]} | {r[1]} | {r[2]:.4f} | {r[3]:.4f} | {r[4]} |" for r in rows]
         lines += ["", "Numbers: [test.csv](test.csv).", ""]
+        if analysis_curves(runs, out):
+            lines += ["## Modality balance and preference consistency", "",
+                      ("Balance: 1 - (max - min) / 2 of the cosines between each evaluated user's final representation "
+                      "and its modality parts (1: no disparity). Consistency: mean score share of each view over "
+                      "training interactions (gtcrec.evaluation.analysis)."), "", "![analysis](analysis.png)", "",
+                      "Numbers: [analysis.csv](analysis.csv).", ""]
     for number, grid in enumerate(grids, 1):
         sub = out / f"grid-{number}-{grid.name}"
         sub.mkdir(exist_ok=True)

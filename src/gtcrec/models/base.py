@@ -16,6 +16,7 @@ from torch import nn
 from ..config import ConfigError, check_model_options, from_dict
 from ..data.dataset import InteractionData, pairs_to_csr
 from ..data.errors import DataError
+from ..evaluation.analysis import ModalityViews
 from ..graph import normalized_bipartite_adjacency
 
 
@@ -88,6 +89,11 @@ class Recommender(nn.Module, ABC):
 
     def score(self, user_reps: torch.Tensor, item_reps: torch.Tensor) -> torch.Tensor:
         return user_reps @ item_reps.T
+
+    def modality_views(self) -> ModalityViews | None:
+        """Final user representations and each view's user and item parts in their space (see
+        :mod:`gtcrec.evaluation.analysis`); None for models without modality-specific representations."""
+        return None
 
     @torch.no_grad()
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -61,6 +61,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data.errors import DataError
+from ..evaluation.analysis import ModalityViews, place_in_block
 from ..graph import directed_propagate, propagate, to_torch_sparse
 from ..graph.knn import NORMALIZATIONS, fused_item_knn_graph, user_cooccurrence_graph
 from .base import (
@@ -222,6 +223,20 @@ class DRAGON(Recommender):
         return rep
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode()[1:]
+
+    def modality_views(self) -> ModalityViews:
+        # Users and items concatenate one block per modality: each modality's user part is its representation
+        # before the fusion, its item part the item's final block (the parts' scores sum to the score).
+        reps, users, items = self.encode()
+        d, m = reps[0].shape[1], len(reps)
+        return ModalityViews(users, {name: place_in_block(r[: self.n_users], j, m)
+                                     for j, (name, r) in enumerate(zip(self.modalities, reps))},
+                             {name: place_in_block(items[:, j * d:(j + 1) * d], j, m)
+                              for j, name in enumerate(self.modalities)})
+
+    def encode(self) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """(each modality's representation over all nodes, final users, final items)."""
         reps = [self.modality_reps(m) for m in self.modalities]
         items = torch.cat([r[self.n_users:] for r in reps], dim=1)
         if len(reps) == 1:
@@ -234,7 +249,7 @@ class DRAGON(Recommender):
             h = directed_propagate(self.item_graph, self.item_graph_t, h)
         items = items + h
         users = users + directed_propagate(*self.user_graphs(), users)
-        return users, items
+        return reps, users, items
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()

@@ -39,6 +39,7 @@ from ..diffusion import (
     generate,
     predict_clean,
 )
+from ..evaluation.analysis import INTERACTION, ModalityViews, place_in_block
 from ..graph import (
     item_knn_graph,
     lightgcn_propagate,
@@ -423,6 +424,23 @@ class GTC(Recommender):
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.encode(self.generated())
         return self.fuse(enc.users), self.fuse(enc.items)
+
+    def modality_views(self) -> ModalityViews | None:
+        """The interaction and content views as parts of the fused representation: each in its own block when
+        the fusion concatenates them (``gate_output: with_views``, or no gate), else all in the refined space."""
+        if not self.modalities:
+            return None
+        enc = self.encode(self.generated())
+        names = [INTERACTION, *self.modalities]
+        concatenated = not self.gates or self.config.gate_output == "with_views"
+
+        def parts(views: Views) -> dict[str, torch.Tensor]:
+            values = [views.interaction, *(views.content[m] for m in self.modalities)]
+            if not concatenated:
+                return dict(zip(names, values))
+            return {name: place_in_block(v, j, len(values)) for j, (name, v) in enumerate(zip(names, values))}
+
+        return ModalityViews(self.fuse(enc.users), parts(enc.users), parts(enc.items))
 
     def loss(self, users, pos, neg):
         return self.loss_terms(users, pos, neg).to_dict()

@@ -176,6 +176,7 @@ class LATTICE(Recommender):
         reg = self.config.reg_weight * l2_penalty(u, p, n)
         return {"loss": bpr + reg, "bpr": bpr, "reg": reg}
 
+    @torch.no_grad()
     def diagnostics(self) -> dict[str, float]:
         if self.modal_weight is None:
             return {}

@@ -65,6 +65,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..evaluation.analysis import INTERACTION, ModalityViews
 from ..graph import item_knn_graph, lightgcn_propagate, normalize_graph, to_torch_sparse
 from .base import (
     ModelInputs,
@@ -192,6 +193,13 @@ class MGCN(Recommender):
         enc = self.encode()
         final = enc["content"] + enc["side"]
         return final[: self.n_users], final[self.n_users:]
+
+    def modality_views(self) -> ModalityViews:
+        enc = self.encode()
+        final, n_u = enc["content"] + enc["side"], self.n_users
+        parts = {INTERACTION: enc["content"], **dict(zip(self.modalities, enc["views"]))}
+        return ModalityViews(final[:n_u], {m: v[:n_u] for m, v in parts.items()},
+                             {m: v[n_u:] for m, v in parts.items()})
 
     def loss(self, users, pos, neg):
         cfg = self.config

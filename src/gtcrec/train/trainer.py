@@ -12,11 +12,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig
+from ..config import ConfigError, TrainConfig
 from ..data.dataset import InteractionData
 from ..data.errors import DataError
 from ..errors import UserError
 from ..evaluation import Evaluator
+from ..evaluation.analysis import modality_analysis, views_of
 from ..models.base import Recommender
 from .checkpoint import (
     load_checkpoint,
@@ -80,6 +81,9 @@ class Trainer:
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.best_state: dict[str, torch.Tensor] | None = None
+        if cfg.modality_analysis and views_of(self.model) is None:
+            raise ConfigError(f"train.modality_analysis: {model.name} has no modality-specific representations "
+                              "(with content modalities: gtc, dragon, mgcn); expected false")
 
     def _metric_names(self) -> set[str]:
         return {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit") for k in self.valid_evaluator.ks}
@@ -146,6 +150,10 @@ class Trainer:
                 valid = self.valid_evaluator.evaluate(self.model).metrics
                 record["eval_seconds"] = time.perf_counter() - t1
                 record["valid"] = valid
+                if cfg.modality_analysis:
+                    record["analysis"] = analysis = modality_analysis(self.model, self.valid_evaluator.users,
+                                                                      self.data.train)
+                    log.info("epoch %4d | analysis | %s", epoch, " ".join(f"{k} {v:.4g}" for k, v in analysis.items()))
                 if cfg.diagnostics:
                     record["diagnostics"] = diagnostics = self.model.diagnostics()
                     if diagnostics:
