@@ -90,6 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     result = train(config, resume_dir=args.resume, restart_dir=args.restart)
+    if os.environ.get("RANK", "0") != "0":  # one rank of a torchrun job: rank 0 reports
+        return 0
     print(result.to_markdown())
     print(f"\nrun folder: {result.run_dir} (summary.md, summary.csv, seed*/metrics.json, seed*/best.safetensors)")
     return 0

@@ -10,6 +10,7 @@ import torch
 
 from ..data.dataset import InteractionData
 from .metrics import topk_metrics
+from .names import METRICS
 from .ranking import CSRRows, mask_rows
 
 
@@ -59,6 +60,16 @@ class Evaluator:
         self.target_keys = torch.from_numpy(np.sort(data.pairs(split) @ np.array([data.n_items, 1]))).to(self.device)
         self.exclude = CSRRows(exclude, self.device)
         self.n_items = data.n_items
+        self.sharded = False
+
+    def shard(self, rank: int, size: int) -> Evaluator:
+        """Evaluate only this rank's contiguous share of the users; :meth:`evaluate` then adds up all ranks'
+        sums (every rank must call it). Used by data-parallel training."""
+        base, extra = divmod(len(self.users), size)
+        start = rank * base + min(rank, extra)
+        self.users = self.users[start:start + base + (1 if rank < extra else 0)]
+        self.sharded = size > 1
+        return self
 
     def _is_target(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         keys = users * self.n_items + items
@@ -82,6 +93,11 @@ class Evaluator:
                 if per_user:
                     chunks.setdefault(name, []).append(values.cpu())
         n = len(self.users)
+        if self.sharded:  # every rank's sums and user count, added up (a rank's share may be empty)
+            names = [f"{m}@{k}" for m in METRICS for k in self.ks]
+            totals = torch.tensor([float(sums.get(name, 0.0)) for name in names] + [float(n)], dtype=torch.float64)
+            torch.distributed.all_reduce(totals)
+            sums, n = dict(zip(names, totals[:-1].tolist())), int(totals[-1])
         metrics = {name: float(total) / max(n, 1) for name, total in sums.items()}
         per = {name: torch.cat(vals) for name, vals in chunks.items()} if per_user else None
         return EvalResult(metrics, n, per)

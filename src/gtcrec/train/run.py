@@ -32,6 +32,7 @@ from ..data.sources import load_dataset
 from ..evaluation import Evaluator
 from ..models import MODELS, ModelInputs, build_model
 from .checkpoint import atomic_write_bytes, atomic_write_json, load_tensors
+from .distributed import World, init_from_environment, rank_device, world
 from .memory import peak_memory_mb, reset_peak_memory
 from .results import RunResult, SeedResult
 from .seeding import resolve_device, seed_everything
@@ -96,11 +97,12 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
     cfg = config.train
     commit = _git_commit()  # at the start: the code that actually runs
     seed_everything(seed, cfg.deterministic)
-    device = resolve_device(cfg.device)
+    device = rank_device(resolve_device(cfg.device))
+    here = world()
     model = build_model(config.model, ModelInputs.from_data(data), config.model_params)
     n_params = sum(p.numel() for p in model.parameters())
     file_handler = None
-    if run_dir is not None:
+    if run_dir is not None and here.is_main:
         if not resume and (run_dir / "metrics.json").exists():
             # Starting afresh would overwrite a finished seed's checkpoints and log.
             raise ConfigError(f"{run_dir} holds a finished seed (metrics.json); resume the run or use "
@@ -111,20 +113,24 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         log.addHandler(file_handler)
     try:
-        log.info("seed %d | %s on %s | %d users %d items | %d parameters | device %s", seed, config.model,
-                 data.name, data.n_users, data.n_items, n_params, device)
+        log.info("seed %d | %s on %s | %d users %d items | %d parameters | device %s%s", seed, config.model,
+                 data.name, data.n_users, data.n_items, n_params, device,
+                 f" | {here.size} ranks" if here.distributed else "")
         reset_peak_memory(device)
         trainer = Trainer(model, data, cfg, seed=seed, device=device, run_dir=run_dir)
         fit = trainer.fit(resume=resume)
         # The only test evaluation of the run, on the restored best-validation weights.
-        test = Evaluator(data, "test", ks=cfg.topk, batch_size=cfg.eval_batch_size, device=device,
-                         mask_valid=config.data.mask_valid_at_test).evaluate(trainer.model).metrics
+        tester = Evaluator(data, "test", ks=cfg.topk, batch_size=cfg.eval_batch_size, device=device,
+                           mask_valid=config.data.mask_valid_at_test)
+        if here.distributed:
+            tester.shard(here.rank, here.size)
+        test = tester.evaluate(trainer.model).metrics
         result = SeedResult(seed, fit.best_epoch, fit.epochs_run, fit.best_valid, test, fit.epoch_seconds,
                             fit.eval_seconds, n_params, str(run_dir) if run_dir else None,
                             peak_memory_mb(device))
         log.info("seed %d | best epoch %d | test recall@20 %.4f ndcg@20 %.4f", seed, fit.best_epoch,
                  test.get("recall@20", float("nan")), test.get("ndcg@20", float("nan")))
-        if run_dir is not None:
+        if run_dir is not None and here.is_main:
             atomic_write_json(run_dir / "metrics.json", {**asdict(result), "history": fit.history,
                                                          "stopped_early": fit.stopped_early,
                                                          "device": str(device), "torch": torch.__version__,
@@ -264,7 +270,8 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
           restart_dir: str | Path | None = None) -> RunResult:
     """Train ``config.model`` once per seed in ``config.seeds``; returns test metrics at best validation.
 
-    ``resume_dir``: continue that run from its checkpoints (finished seeds are read back). ``restart_dir``:
+    Launched by ``torchrun`` (WORLD_SIZE > 1), each process is one rank of a data-parallel job
+    (:mod:`gtcrec.train.distributed`); rank 0 owns the run folder. ``resume_dir``: continue that run from its checkpoints (finished seeds are read back). ``restart_dir``:
     train that run again from scratch, in its folder. A run that fails before any seed's first checkpoint
     leaves no folder behind; a run folder is locked while it trains.
     """
@@ -272,6 +279,43 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
         raise ConfigError("give either --resume or --restart, not both")
     _git_commit()
     check_run_config(config)  # every option, the model's included, before anything is read or written
+    here = init_from_environment(resolve_device(config.train.device))  # a torchrun job: join its ranks
+    if not here.distributed:
+        return _train_folder(config, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
+    import torch.distributed as dist
+
+    result = _train_rank(config, here, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
+    dist.barrier()  # rank 0 has written the results
+    dist.destroy_process_group()
+    return result
+
+
+def _train_rank(config: RunConfig, here: World, *, data: InteractionData | None,
+                resume_dir: str | Path | None, restart_dir: str | Path | None) -> RunResult:
+    """One rank of a data-parallel job: rank 0 owns the run folder; the others train beside it, writing nothing."""
+    import torch.distributed as dist
+
+    if here.is_main:
+        return _train_folder(config, data=data, resume_dir=resume_dir, restart_dir=restart_dir, ranks=here)
+    logging.getLogger("gtcrec").setLevel(logging.WARNING)  # one rank reports
+    folder = [None]
+    dist.broadcast_object_list(folder, 0)  # rank 0's run folder, once it has set it up
+    root = Path(folder[0])
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    data = run_data(config.data, data)
+    result = RunResult(config.model, data.name, run_dir=str(root))
+    for seed in config.seeds:
+        seed_dir = root / f"seed{seed}"
+        if resume_dir and (seed_dir / "metrics.json").exists():
+            result.seeds.append(_seed_metrics(seed_dir / "metrics.json"))
+            continue
+        result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
+    return result
+
+
+def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir: str | Path | None,
+                  restart_dir: str | Path | None, ranks: World | None = None) -> RunResult:
     if resume_dir is not None:
         check_resumable(Path(resume_dir))
     root = Path(resume_dir or restart_dir or _run_dir(config))
@@ -297,6 +341,10 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
         result = RunResult(config.model, data.name, run_dir=str(root))
         # Written before any seed trains, so an interrupted run can be recognised and resumed.
         atomic_write_bytes(root / "config.yaml", config.to_yaml().encode())
+        if ranks is not None:  # the other ranks wait for the folder (and learn its name) here
+            import torch.distributed as dist
+
+            dist.broadcast_object_list([str(root)], 0)
         for seed in config.seeds:
             seed_dir = root / f"seed{seed}"
             done = seed_dir / "metrics.json"

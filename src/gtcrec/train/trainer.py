@@ -27,6 +27,7 @@ from .checkpoint import (
     save_checkpoint,
     save_tensors,
 )
+from .distributed import all_sum, broadcast_parameters, reduce_gradients, share, world
 from .sampler import NegativeSampler
 
 log = logging.getLogger("gtcrec")
@@ -75,6 +76,10 @@ class Trainer:
         if cfg.valid_metric not in self._metric_names():
             raise ValueError(f"valid_metric {cfg.valid_metric!r} is not computed; choose from "
                              f"{sorted(self._metric_names())}")
+        self.world = world()
+        if self.world.distributed:  # every rank from rank 0's weights; each validates its share of the users
+            broadcast_parameters(self.model)
+            self.valid_evaluator.shard(self.world.rank, self.world.size)
         self.train_pairs = torch.as_tensor(data.train, dtype=torch.long, device=device)
         self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device, pool=cfg.negatives)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -104,21 +109,36 @@ class Trainer:
         batch_terms: list[dict[str, torch.Tensor]] = []
         n_batches = math.ceil(n / self.cfg.batch_size)
         show = self.cfg.progress and sys.stderr.isatty()
-        for b in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not show):
-            batch = slice(b * self.cfg.batch_size, (b + 1) * self.cfg.batch_size)
+        w = self.world
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for b in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not show or not w.is_main):
+            batch = torch.arange(b * self.cfg.batch_size, min((b + 1) * self.cfg.batch_size, n), device=self.device)
+            weight = 1.0
+            if w.distributed:  # this rank's share of the global batch (one row with weight 0 if the share is empty)
+                part = batch[share(len(batch), w)]
+                weight = len(part) / len(batch)
+                batch = part if len(part) else batch[:1]
             users, pos = epoch_pairs[batch, 0], epoch_pairs[batch, 1]
             terms = self.model.loss(users, pos, epoch_negatives[batch])
             self.optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
+            if w.distributed:
+                reduce_gradients(params, weight)
             self.optimizer.step()
-            batch_terms.append({name: value.detach() for name, value in terms.items()})
+            batch_terms.append({name: value.detach() * weight for name, value in terms.items()})
         finite = torch.stack([terms["loss"] for terms in batch_terms]).isfinite()
+        if w.distributed:  # every rank takes the same decision
+            finite = all_sum(finite.to(torch.float64)) == w.size
         if not bool(finite.all()):
             # the weights saved at the best validation epoch are untouched by this epoch's updates
             first_bad = int((~finite).nonzero()[0])
             raise TrainingDiverged(f"epoch {epoch}, batch {first_bad}: the loss is not finite; expected a smaller "
                                    "train.lr (or stronger regularisation)")
-        return {name: float(torch.stack([terms[name] for terms in batch_terms]).mean()) for name in batch_terms[0]}
+        names = list(batch_terms[0])
+        means = torch.stack([torch.stack([terms[name] for terms in batch_terms]).mean() for name in names])
+        if w.distributed:  # the shares' weighted means add up to the global batches' means
+            means = all_sum(means.to(torch.float64))
+        return {name: float(value) for name, value in zip(names, means)}
 
     def fit(self, *, resume: bool = False) -> FitResult:
         cfg = self.cfg
@@ -188,11 +208,11 @@ class Trainer:
 
     def _save_best(self, epoch: int) -> None:
         self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.world.is_main:
             save_tensors(self.run_dir / BEST_FILE, self.best_state, {"model": self.model.name, "epoch": str(epoch)})
 
     def _save_last(self, epoch, best_epoch, best_score, bad_evals, best_valid, history) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or not self.world.is_main:
             return
         optim_tensors, optim_scalars = optimizer_to_tensors(self.optimizer)
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -256,5 +276,7 @@ class Trainer:
             # best.safetensors may be newer than this checkpoint (killed in between, or an older checkpoint
             # was used): rewrite it from the checkpoint so that both name the same epoch.
             self.best_state = best
-            save_tensors(self.run_dir / BEST_FILE, best, {"model": self.model.name, "epoch": str(state["best_epoch"])})
+            if self.world.is_main:
+                save_tensors(self.run_dir / BEST_FILE, best,
+                             {"model": self.model.name, "epoch": str(state["best_epoch"])})
         return state
