@@ -449,3 +449,33 @@ def test_line_numbers_count_blank_lines(tmp_path):
         load_mmrec(root)
     assert exc.value.line == 5
     assert "line 5" in str(exc.value)
+
+
+
+def test_the_fast_reader_and_the_careful_reader_agree(tmp_path):
+    from gtcrec.data.mmrec import _read_inter_checked, _read_valid_inter, read_spec
+
+    spec = read_spec(make_folder(tmp_path))
+    fast = _read_valid_inter(spec, None)
+    assert fast is not None
+    for a, b in zip(fast, _read_inter_checked(spec, None, False)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("row", [(0, 1, 0), (0, "1.5", 0), (0, "1e0", 0), (0, -1, 0), (0, 1, 3), (0, 1)])
+def test_files_the_fast_reader_declines_go_to_the_careful_one(tmp_path, row):
+    # a duplicated pair, non-integers, a negative id, a bad split label, a short row: each named with its line
+    with pytest.raises(DataError) as exc:
+        load_quiet(make_folder(tmp_path, with_row(2, row)))
+    assert exc.value.line == 4 or ":4" in str(exc.value) or "line 4" in str(exc.value), str(exc.value)
+
+
+def test_feature_files_are_memory_mapped_and_models_get_their_own_copy(tmp_path):
+    from gtcrec.models import ModelInputs
+
+    data = load_quiet(make_folder(tmp_path, features={"image_feat.npy": feats()}))
+    mapped = data.features["image"]
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    copy = ModelInputs.from_data(data).features["image"]
+    assert not isinstance(copy, np.memmap) and copy.flags.writeable
+    np.testing.assert_array_equal(copy, mapped)

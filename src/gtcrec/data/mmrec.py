@@ -153,23 +153,11 @@ def load_mmrec(root: str | Path, modalities: list[str] | None = None) -> Interac
     for modality, feat in raw_feats.items():
         features[modality] = check_features(feat, n_items, spec.modalities[modality])
 
-    frame = read_text_table(spec.inter, "\t")
-    require_columns(frame, spec.columns, spec.inter)
-    frame = drop_blank_rows(frame)
-    if len(frame) == 0:
-        raise DataError("no interactions (only a header)", path=str(spec.inter))
-    short = frame[list(spec.columns.values())].isna().any(axis=1).to_numpy()
-    if short.any():
-        row = int(np.flatnonzero(short)[0])
-        fields = int(frame.iloc[row].notna().sum())
-        raise DataError(f"{fields} field(s); expected {len(frame.columns)} tab-separated fields "
-                        f"({', '.join(frame.columns)})", path=str(spec.inter), line=int(file_lines(frame)[row]))
-    users = integer_column(frame, spec.columns["user"], spec.inter, maximum=None if spec.n_users is None
-                           else spec.n_users - 1, what="user id")
-    items = integer_column(frame, spec.columns["item"], spec.inter, maximum=None if n_items is None
-                           else n_items - 1, what="item id (row of the feature files)" if features else "item id")
-    labels = integer_column(frame, spec.columns["split"], spec.inter, maximum=2, what="split label (0/1/2)")
-    check_no_duplicate_pairs(users, items, spec.inter, lines=file_lines(frame))
+    fast = _read_valid_inter(spec, n_items)
+    if fast is not None:
+        users, items, labels = fast
+    else:
+        users, items, labels = _read_inter_checked(spec, n_items, bool(features))
 
     n_users = spec.n_users or int(users.max()) + 1
     n_items = n_items or int(items.max()) + 1
@@ -194,6 +182,69 @@ def load_mmrec(root: str | Path, modalities: list[str] | None = None) -> Interac
     if gaps:
         warnings.warn(f"{spec.inter}: {gaps} user id(s) in [0, {n_users}) never occur", DataWarning, stacklevel=2)
     return data
+
+
+
+_PLAIN = np.zeros(256, dtype=bool)
+_PLAIN[list(b"0123456789.+-\t\r\n")] = True
+
+
+def _plain_numeric_body(path: Path, block: int = 1 << 26) -> bool:
+    """Whether every byte after the header line is a digit, sign, point, tab or newline: no exponents, inf or
+    nan, which the integer reader would take for numbers where the careful reader refuses them."""
+    body = np.memmap(path, dtype=np.uint8, mode="r")
+    start = int(np.argmax(body == ord("\n"))) + 1 if body.size else 0
+    return all(bool(_PLAIN[body[s:s + block]].all()) for s in range(start, body.size, block))
+
+
+def _read_valid_inter(spec: DatasetSpec, n_items: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(users, items, split labels) of a well-formed interaction file, read as integers at once (C parser,
+    about 2 s for 9 M rows); None when anything is off, so that the careful reader can say what and where."""
+    names = [spec.columns["user"], spec.columns["item"], spec.columns["split"]]
+    try:
+        with open(spec.inter, encoding="utf-8") as fh:
+            header = fh.readline().rstrip("\r\n").split("\t")
+        if not set(spec.columns.values()) <= set(header) or not _plain_numeric_body(spec.inter):
+            return None
+        frame = pd.read_csv(spec.inter, sep="\t", usecols=names, dtype=np.int64, engine="c")
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError,
+            UnicodeDecodeError):
+        return None
+    if len(frame) == 0:
+        return None
+    users, items, labels = (frame[name].to_numpy() for name in names)
+    if min(users.min(), items.min(), labels.min()) < 0 or labels.max() > 2:
+        return None
+    if (spec.n_users is not None and users.max() >= spec.n_users) or (n_items is not None and items.max() >= n_items):
+        return None
+    keys = np.sort(users * (int(items.max()) + 1) + items)  # (np.unique's hash path is 10x slower here)
+    if (keys[1:] == keys[:-1]).any():  # duplicated pairs: the careful reader names their lines
+        return None
+    return users, items, labels
+
+
+def _read_inter_checked(spec: DatasetSpec, n_items: int | None, has_features: bool
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The interaction file read as text and checked field by field: the first problem is a DataError naming its
+    line and column."""
+    frame = read_text_table(spec.inter, "\t")
+    require_columns(frame, spec.columns, spec.inter)
+    frame = drop_blank_rows(frame)
+    if len(frame) == 0:
+        raise DataError("no interactions (only a header)", path=str(spec.inter))
+    short = frame[list(spec.columns.values())].isna().any(axis=1).to_numpy()
+    if short.any():
+        row = int(np.flatnonzero(short)[0])
+        fields = int(frame.iloc[row].notna().sum())
+        raise DataError(f"{fields} field(s); expected {len(frame.columns)} tab-separated fields "
+                        f"({', '.join(frame.columns)})", path=str(spec.inter), line=int(file_lines(frame)[row]))
+    users = integer_column(frame, spec.columns["user"], spec.inter, maximum=None if spec.n_users is None
+                           else spec.n_users - 1, what="user id")
+    items = integer_column(frame, spec.columns["item"], spec.inter, maximum=None if n_items is None
+                           else n_items - 1, what="item id (row of the feature files)" if has_features else "item id")
+    labels = integer_column(frame, spec.columns["split"], spec.inter, maximum=2, what="split label (0/1/2)")
+    check_no_duplicate_pairs(users, items, spec.inter, lines=file_lines(frame))
+    return users, items, labels
 
 
 def write_mmrec(data: InteractionData, out_dir: str | Path, *, extra_yaml: dict | None = None) -> Path:

@@ -136,7 +136,8 @@ def check_features(feat: np.ndarray, n_items: int, path: str | Path) -> np.ndarr
 
 
 def load_npy(path: str | Path) -> np.ndarray:
-    """Load a .npy without pickle; object arrays, damaged and foreign files are refused, naming the file."""
+    """Load a .npy without pickle, memory-mapped read-only; object arrays, damaged and foreign files are refused,
+    naming the file."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
@@ -146,9 +147,11 @@ def load_npy(path: str | Path) -> np.ndarray:
         what = "an empty file" if not magic else "not a .npy file (no NumPy header)"
         raise DataError(f"{what}; expected an array saved with numpy.save", path=str(path))
     try:
-        return np.load(path, allow_pickle=False)
+        # Memory-mapped, read-only: a large feature file is paged in as it is read, and never copied when
+        # it is already float32 (check_features keeps such arrays as they are).
+        return np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
+        if "pickle" in str(exc).lower() or "python objects" in str(exc).lower():
             raise DataError("holds Python objects, which would need pickle to load; expected a plain numeric "
                             "array", path=str(path)) from None
         raise DataError(f"a damaged .npy file ({exc}); expected an array saved with numpy.save",

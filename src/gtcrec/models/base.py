@@ -31,7 +31,10 @@ class ModelInputs:
 
     @classmethod
     def from_data(cls, data: InteractionData) -> ModelInputs:
-        return cls(data.n_users, data.n_items, data.train, dict(data.features))
+        # Feature files are memory-mapped read-only: a model gets its own writable copy in memory.
+        features = {m: np.array(f, dtype=np.float32) if isinstance(f, np.memmap) else f
+                    for m, f in data.features.items()}
+        return cls(data.n_users, data.n_items, data.train, features)
 
     @cached_property
     def train_csr(self) -> sp.csr_matrix:

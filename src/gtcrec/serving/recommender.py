@@ -283,7 +283,7 @@ class TrainedRecommender:
     def _content_neighbours(self, raw_rows: dict[str, np.ndarray], k: int = 10) -> torch.Tensor:
         """(n_new, k) indices of the trained catalogue's items closest in content to each new item."""
         def unit(x: np.ndarray) -> torch.Tensor:
-            return torch.nn.functional.normalize(torch.as_tensor(np.asarray(x, np.float32)), dim=1)
+            return torch.nn.functional.normalize(torch.tensor(np.asarray(x, np.float32)), dim=1)
 
         catalogue = unit(torch.cat([unit(self.raw_features[m]) for m in self.model.modalities], 1).numpy())
         new = unit(torch.cat([unit(raw_rows[m]) for m in self.model.modalities], 1).numpy())
