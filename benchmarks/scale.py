@@ -7,7 +7,8 @@ Usage:
 Sizes (users / items / interactions): tiny 1k/500/10k, tiktok 10k/7k/70k, sports 35k/18k/300k,
 clothing 39k/23k/279k, elec 190k/63k/1.7M, microlens 1M/90k/9.1M. Two content modalities (128-d, 384-d).
 
-Each (size, model) runs in its own process (so that peak RSS is its own), with one torch thread unless
+--batches-per-epoch K measures the linear-cost option (train.batches_per_epoch: K batches per epoch, the batch
+growing with the data). Each (size, model) runs in its own process (so that peak RSS is its own), with one torch thread unless
 --threads says otherwise. With --max-batches N, an epoch is timed on its first N batches after one warm-up
 batch and projected to the whole epoch (marked "projected"), plus the once-per-epoch work (GTC's content
 generation, FREEDOM's pruning). Datasets are generated once into --data-dir (default runs/scale-data).
@@ -56,7 +57,8 @@ def power_law_dataset(name: str, n_users: int, n_items: int, n_interactions: int
     return write_mmrec(data, folder)
 
 
-def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | None, threads: int) -> dict:
+def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | None, threads: int,
+                batches_per_epoch: int | None = None) -> dict:
     """Runs in a child process: one model on one size."""
     import torch
 
@@ -71,10 +73,11 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
     data = load_dataset(str(folder))
     preset = load_yaml_config(model_name)
     model = build_model(preset.get("model", model_name), ModelInputs.from_data(data), preset.get("model_params"))
-    trainer = Trainer(model, data, TrainConfig(**{**preset.get("train", {}), "progress": False}), seed=0,
-                      device=torch.device("cpu"))
+    trainer = Trainer(model, data, TrainConfig(**{**preset.get("train", {}), "progress": False,
+                                                  "batches_per_epoch": batches_per_epoch}),
+                      seed=0, device=torch.device("cpu"))
     setup = time.perf_counter() - start
-    n_batches = math.ceil(len(data.train) / trainer.cfg.batch_size)
+    n_batches = math.ceil(len(data.train) / trainer.batch_size)
     timed = n_batches if max_batches is None else min(n_batches, max_batches)
     model.train()
     start = time.perf_counter()
@@ -82,7 +85,7 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
     pairs = trainer.train_pairs[torch.randperm(len(trainer.train_pairs), generator=trainer.generator)]
     trainer.sampler.sample(pairs[:, 0], trainer.generator)  # the epoch's negatives, drawn at once as in training
     per_epoch_work = time.perf_counter() - start
-    size_b = trainer.cfg.batch_size
+    size_b = trainer.batch_size
     negatives = trainer.sampler.sample(pairs[: min(timed, n_batches) * size_b, 0], trainer.generator)
     batch_seconds = []
     for b in range(timed + 1):  # a warm-up batch (the epoch's first, timed again at the end), then `timed`
@@ -124,6 +127,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["lightgcn", "freedom", "gtc"])
     parser.add_argument("--max-batches", type=int, help="time this many batches per epoch and project")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batches-per-epoch", type=int, help="train.batches_per_epoch (linear cost per epoch)")
     parser.add_argument("--data-dir", default="runs/scale-data")
     parser.add_argument("--plot", help="write a log-log plot of s/epoch against interactions here (matplotlib)")
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "MODEL"), help=argparse.SUPPRESS)
@@ -132,7 +136,7 @@ def main() -> None:
     if args.max_batches is not None and args.max_batches < 1:
         parser.error("--max-batches: expected an integer >= 1")
     if args.one:
-        print(json.dumps(measure_one(*args.one, data_dir, args.max_batches, args.threads)))
+        print(json.dumps(measure_one(*args.one, data_dir, args.max_batches, args.threads, args.batches_per_epoch)))
         return
     rows = []
     print("| size | users | items | interactions | model | set-up s | train s/epoch | validation s | peak RSS MiB |")
@@ -141,7 +145,8 @@ def main() -> None:
         power_law_dataset(size, *SIZES[size], data_dir / size)
         for model in args.models:
             argv = [sys.executable, __file__, "--one", size, model, "--threads", str(args.threads), "--data-dir",
-                    str(data_dir)] + (["--max-batches", str(args.max_batches)] if args.max_batches else [])
+                    str(data_dir)] + (["--max-batches", str(args.max_batches)] if args.max_batches else []) \
+                + (["--batches-per-epoch", str(args.batches_per_epoch)] if args.batches_per_epoch else [])
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"| {size} | | | | {model} | failed: {done.stderr.strip().splitlines()[-1:]} | | | |")

@@ -203,3 +203,29 @@ def test_model_diagnostics_are_recorded_after_each_validation(enabled, small_syn
         assert ("diagnostics" in record) == enabled
         if enabled:
             assert "gate_mean" in record["diagnostics"] and "align_raw" in record and "align_chance" in record
+
+
+def test_batches_per_epoch_grows_the_batch_and_scales_the_learning_rate(small_synthetic):
+    import math
+
+    from gtcrec.config import TrainConfig
+    from gtcrec.models import ModelInputs, build_model
+    from gtcrec.train.trainer import Trainer, effective_batch_and_lr
+
+    n = len(small_synthetic.train)
+    cfg = TrainConfig(batch_size=256, lr=0.01, batches_per_epoch=2, progress=False)
+    batch, lr = effective_batch_and_lr(cfg, n)
+    assert batch == math.ceil(n / 2) and lr == pytest.approx(0.01 * (batch / 256) ** 0.5)
+    assert effective_batch_and_lr(TrainConfig(batch_size=256, lr=0.01, batches_per_epoch=1000), n) == (256, 0.01)
+    assert effective_batch_and_lr(TrainConfig(batch_size=256, lr=0.01), n) == (256, 0.01)
+    linear = TrainConfig(batch_size=256, lr=0.01, batches_per_epoch=2, lr_scaling="linear")
+    assert effective_batch_and_lr(linear, n)[1] == pytest.approx(0.01 * batch / 256)
+
+    model = build_model("lightgcn", ModelInputs.from_data(small_synthetic))
+    trainer = Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu"))
+    calls = []
+    original = model.loss
+    model.loss = lambda *args: calls.append(len(args[0])) or original(*args)
+    trainer.train_epoch(1)
+    assert calls == [batch, n - batch]  # two propagations per epoch, whatever the data size
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(lr)

@@ -17,6 +17,7 @@ from .errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 # train.negatives: all (any catalogue item) | train (items with a training interaction, MMRec's sampler)
+LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}  # exponent of the batch ratio
 NEGATIVE_POOLS = ("all", "train")
 
 
@@ -67,6 +68,12 @@ class TrainConfig:
     modality_analysis: bool = False
     # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
     negatives: str = "all"
+    # Linear cost per epoch: this many batches per epoch whatever the data size, so that the batch grows with
+    # the data (never below batch_size) and each epoch propagates the graph a fixed number of times. null: batches
+    # of batch_size (an epoch then costs about interactions^2).
+    batches_per_epoch: int | None = None
+    # how lr follows the batch when batches_per_epoch enlarges it: lr x (batch / batch_size)^p, p = 0 | 1/2 | 1
+    lr_scaling: str = "sqrt"
 
     def __post_init__(self):
         if self.negatives not in NEGATIVE_POOLS:
@@ -79,6 +86,10 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}={value}: expected an integer >= 1")
         if isinstance(self.checkpoint_every, int) and self.checkpoint_every < 0:
             raise ConfigError(f"train.checkpoint_every={self.checkpoint_every}: expected >= 0 (0: never)")
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"train.lr_scaling={self.lr_scaling!r}: expected one of {list(LR_SCALINGS)}")
+        if isinstance(self.batches_per_epoch, int) and self.batches_per_epoch < 1:
+            raise ConfigError(f"train.batches_per_epoch={self.batches_per_epoch}: expected an integer >= 1, or null")
         if self.num_threads is not None and isinstance(self.num_threads, int) and self.num_threads < 1:
             raise ConfigError(f"train.num_threads={self.num_threads}: expected an integer >= 1, or null")
         if isinstance(self.lr, (int, float)) and not (math.isfinite(self.lr) and self.lr > 0):

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..config import ConfigError, TrainConfig
+from ..config import LR_SCALINGS, ConfigError, TrainConfig
 from ..data.dataset import InteractionData
 from ..data.errors import DataError
 from ..errors import UserError
@@ -57,6 +57,15 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
+def effective_batch_and_lr(cfg: TrainConfig, n_train: int) -> tuple[int, float]:
+    """The batch size and learning rate training uses: ``cfg``'s, unless ``batches_per_epoch`` asks for larger
+    batches (then the lr grows by the batch ratio to the power set by ``lr_scaling``)."""
+    if cfg.batches_per_epoch is None:
+        return cfg.batch_size, cfg.lr
+    batch = max(cfg.batch_size, math.ceil(n_train / cfg.batches_per_epoch))
+    return batch, cfg.lr * (batch / cfg.batch_size) ** LR_SCALINGS[cfg.lr_scaling]
+
+
 class Trainer:
     """Trains ``model`` on ``data.train``; chooses the epoch by ``cfg.valid_metric`` on validation.
 
@@ -82,7 +91,11 @@ class Trainer:
             self.valid_evaluator.shard(self.world.rank, self.world.size)
         self.train_pairs = torch.as_tensor(data.train, dtype=torch.long, device=device)
         self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device, pool=cfg.negatives)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.batch_size, lr = effective_batch_and_lr(cfg, len(self.train_pairs))
+        if self.batch_size != cfg.batch_size:
+            log.info("batches_per_epoch %d: batch %d, lr %.3g (%s scaling)", cfg.batches_per_epoch, self.batch_size,
+                     lr, cfg.lr_scaling)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -107,12 +120,12 @@ class Trainer:
         epoch_pairs = self.train_pairs[order]
         epoch_negatives = self.sampler.sample(epoch_pairs[:, 0], self.generator)
         batch_terms: list[dict[str, torch.Tensor]] = []
-        n_batches = math.ceil(n / self.cfg.batch_size)
+        n_batches = math.ceil(n / self.batch_size)
         show = self.cfg.progress and sys.stderr.isatty()
         w = self.world
         params = [p for p in self.model.parameters() if p.requires_grad]
         for b in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not show or not w.is_main):
-            batch = torch.arange(b * self.cfg.batch_size, min((b + 1) * self.cfg.batch_size, n), device=self.device)
+            batch = torch.arange(b * self.batch_size, min((b + 1) * self.batch_size, n), device=self.device)
             weight = 1.0
             if w.distributed:  # this rank's share of the global batch (one row with weight 0 if the share is empty)
                 part = batch[share(len(batch), w)]
