@@ -119,3 +119,21 @@ def test_k_larger_than_catalogue_is_clamped():
     data = random_data(n_items=12, seed=5)
     evaluator = Evaluator(data, "test", ks=[5, 10, 20, 50])
     assert evaluator.ks == [5, 10]
+
+
+@pytest.mark.parametrize("n_items", [64_000, 64_031])  # whole blocks only, and a tail after the last block
+def test_block_topk_equals_topk(n_items):
+    from gtcrec.evaluation.ranking import block_topk
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(40, n_items, generator=g)
+    scores[:, ::5] = float("-inf")  # masked training items
+    scores[0, -3:] = 50.0  # winners in the tail
+    scores[1] = float("-inf")  # a row with nothing to rank
+    scores[1, 7] = 1.0
+    for k in (1, 20, 50):
+        values, items = block_topk(scores, k)
+        expected = torch.topk(scores, k, dim=1)
+        assert torch.equal(values, expected.values)
+        assert torch.equal(scores.gather(1, items), values)  # the indices hold those values
+        assert all(len(set(row.tolist())) == k for row in items)  # each item once

@@ -11,7 +11,7 @@ import torch
 from ..data.dataset import InteractionData
 from .metrics import topk_metrics
 from .names import METRICS
-from .ranking import CSRRows, mask_rows
+from .ranking import CSRRows, block_topk, mask_rows
 
 
 @dataclass
@@ -114,7 +114,7 @@ class Evaluator:
             users = self.users[start:start + self.batch_size]
             scores = score_fn(users).float()
             mask_rows(scores, users, self.exclude)
-            top = torch.topk(scores, k, dim=1).indices
+            top = block_topk(scores, k)[1]
             yield TopKBatch(users, top, self._is_target(users.unsqueeze(1), top))
 
 
