@@ -352,3 +352,36 @@ def test_name_defaults_to_output_folder(tmp_path):
     import_interactions(src, out, user_col="user", item_col="item", kcore=3)
     assert (out / "mydata.inter").exists()
     assert load_quiet(out).name == "mydata"
+
+
+def test_a_log_read_in_chunks_gives_the_files_one_read_gives(tmp_path, monkeypatch):
+    from gtcrec.data import importer
+
+    frame = raw_log(seed=4)
+    frame = pd.concat([frame, frame.iloc[[3, 40, 7]].assign(rating=5.0, ts=2500)])  # repeats in later chunks
+    path = tmp_path / "log.csv"
+    frame.to_csv(path, index=False)
+    options = dict(rating_col="rating", timestamp_col="ts", kcore=3)
+    whole = import_quiet(path, tmp_path / "whole", **options)
+    monkeypatch.setattr(importer, "IMPORT_CHUNK_ROWS", 37)
+    chunked = import_quiet(path, tmp_path / "chunked", **options)
+    assert whole == chunked and chunked.duplicate_pairs_merged == 3
+    for name in ("imp.inter", "u_id_mapping.csv", "i_id_mapping.csv"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "chunked" / name).read_bytes(), name
+
+
+def test_errors_in_a_later_chunk_name_their_line(tmp_path, monkeypatch):
+    from gtcrec.data import importer
+
+    monkeypatch.setattr(importer, "IMPORT_CHUNK_ROWS", 10)
+    rows = ["user,item,rating"] + [f"u{i % 7},i{i % 5},4" for i in range(30)]
+    bad = list(rows)
+    bad[24] = "u1,i2,lots"
+    (tmp_path / "bad.csv").write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match=r"bad\.csv.*\b25\b.*'lots'|'lots'.*\b25\b"):
+        import_quiet(tmp_path / "bad.csv", tmp_path / "o1", rating_col="rating", kcore=1)
+    broken = list(rows)
+    broken[27] = "u1,i2,4,extra,fields"
+    (tmp_path / "broken.csv").write_text("\n".join(broken) + "\n")
+    with pytest.raises(DataError, match="cannot parse"):
+        import_quiet(tmp_path / "broken.csv", tmp_path / "o2", rating_col="rating", kcore=1)

@@ -11,12 +11,21 @@ import pandas as pd
 from .errors import DataError, DataWarning
 
 
-def read_text_table(path: Path, sep: str) -> pd.DataFrame:
-    """A delimited text table as strings, blank lines kept (for line numbers); DataError naming the file."""
+def read_text_table_header(path: Path, sep: str) -> list[str]:
+    """The column names of a delimited text table (its first line)."""
+    return list(read_text_table(path, sep, nrows=0).columns)
+
+
+def read_text_table(path: Path, sep: str, **read_options) -> pd.DataFrame:
+    """A delimited text table as strings, blank lines kept (for line numbers); DataError naming the file.
+
+    ``read_options`` go to ``pandas.read_csv`` (``chunksize`` gives an iterator of such frames, indexed by
+    their rows' positions in the file; a parse error in a later chunk then surfaces while iterating).
+    """
     what = "tab" if sep == "\t" else repr(sep)
     try:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                           skip_blank_lines=False)
+                           skip_blank_lines=False, **read_options)
     except pd.errors.EmptyDataError:
         raise DataError(f"empty file; expected a header line and one row per interaction, {what}-separated",
                         path=str(path)) from None
