@@ -30,7 +30,9 @@ def source(folder: Path) -> tuple[RunSeeds | None, str]:
     """(seeds to read, how they were chosen) for a grid or run folder; (None, why) when there is nothing yet."""
     if not folder.exists():
         return None, "not measured yet"
-    if (folder / "grid.json").is_file():
+    if (folder / "grid.json").is_file() or (folder / "points").is_dir():
+        if not (folder / "grid.json").is_file():
+            return None, "grid unfinished"
         final = grid_final_run(folder)
         if final is None:
             return None, "grid unfinished"

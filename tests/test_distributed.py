@@ -68,6 +68,19 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(dataset, tm
     assert ranks.stdout.count("| recall |") == 1  # rank 0 alone reports
 
 
+def test_two_ranks_draw_freedoms_per_epoch_graphs_like_one_process(dataset, tmp_path):
+    # FREEDOM samples its pruned user-item graph from the global generator before every epoch: the ranks must
+    # draw the same graph as each other and as one process.
+    argv = ["--model", "freedom", "--epochs", "3"]
+    single = subprocess.run([sys.executable, *_argv(dataset, "--output-dir", str(tmp_path), "--name", "one"), *argv],
+                            env=ENV, capture_output=True, text=True, check=False)
+    assert single.returncode == 0, single.stderr
+    ranks = subprocess.run(_torchrun(*_argv(dataset, "--output-dir", str(tmp_path), "--name", "two"), *argv),
+                           env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    assert ranks.returncode == 0, ranks.stderr
+    _assert_same_training(_metrics(tmp_path / "one"), _metrics(tmp_path / "two"), 1e-4)
+
+
 def test_a_killed_job_resumes_to_the_same_result(dataset, tmp_path):
     argv = _argv(dataset, "--epochs", "8", "--output-dir", str(tmp_path), "--deterministic")
     whole = subprocess.run(_torchrun(*argv, "--name", "whole"), env=ENV, capture_output=True, text=True, timeout=300,
@@ -123,3 +136,21 @@ def _kill_one_rank(dataset, tmp_path, errors):
             except ProcessLookupError:
                 pass
         job.wait()
+
+
+def test_gradient_reduction_keeps_missing_gradients_missing(tmp_path):
+    # One gloo rank: the sum over ranks is its own weighted gradient; a parameter no rank reached stays None
+    # (Adam would otherwise apply weight decay and momentum to it, which one process does not).
+    import torch
+    import torch.distributed as dist
+
+    from gtcrec.train.distributed import reduce_gradients
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        reached, missed = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+        reached.grad = torch.tensor([1.0, 2.0, 3.0])
+        reduce_gradients([reached, missed], 0.5)
+        assert torch.equal(reached.grad, torch.tensor([0.5, 1.0, 1.5])) and missed.grad is None
+    finally:
+        dist.destroy_process_group()

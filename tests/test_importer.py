@@ -361,7 +361,7 @@ def test_a_log_read_in_chunks_gives_the_files_one_read_gives(tmp_path, monkeypat
     frame = pd.concat([frame, frame.iloc[[3, 40, 7]].assign(rating=5.0, ts=2500)])  # repeats in later chunks
     path = tmp_path / "log.csv"
     frame.to_csv(path, index=False)
-    options = dict(rating_col="rating", timestamp_col="ts", kcore=3)
+    options = {"rating_col": "rating", "timestamp_col": "ts", "kcore": 3}
     whole = import_quiet(path, tmp_path / "whole", **options)
     monkeypatch.setattr(importer, "IMPORT_CHUNK_ROWS", 37)
     chunked = import_quiet(path, tmp_path / "chunked", **options)

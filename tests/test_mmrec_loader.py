@@ -462,9 +462,11 @@ def test_the_fast_reader_and_the_careful_reader_agree(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("row", [(0, 1, 0), (0, "1.5", 0), (0, "1e0", 0), (0, -1, 0), (0, 1, 3), (0, 1)])
+@pytest.mark.parametrize("row", [(0, 1, 0), (0, "1.5", 0), (0, "1e0", 0), (0, -1, 0), (0, 1, 3), (0, 1),
+                                 (0, 1, 0, 3), (0, 1000000000000000000, 0)])
 def test_files_the_fast_reader_declines_go_to_the_careful_one(tmp_path, row):
-    # a duplicated pair, non-integers, a negative id, a bad split label, a short row: each named with its line
+    # a duplicated pair, non-integers, a negative id, a bad split label, a short row, a long row (two lines run
+    # together), a 19-digit id: each named with its line
     with pytest.raises(DataError) as exc:
         load_quiet(make_folder(tmp_path, with_row(2, row)))
     assert exc.value.line == 4 or ":4" in str(exc.value) or "line 4" in str(exc.value), str(exc.value)

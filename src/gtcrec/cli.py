@@ -69,6 +69,12 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
     return build_config(*layers)
 
 
+def _refuse_torchrun(command: str) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(f"gtcrec {command} under torchrun: not supported (its runs are not rank-aware); launch "
+                          "gtcrec train with torchrun, one run at a time")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     # Options are checked (config built) before torch is imported: a mistake is reported at once.
     existing = args.resume or args.restart
@@ -110,6 +116,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    _refuse_torchrun("bench")
     from .train.bench import entry_config, parse_entries, parse_seeds, run_bench
 
     entries = parse_entries(args.models)
@@ -128,6 +135,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
+    _refuse_torchrun("grid")
     from .train.bench import entry_config, parse_seeds
     from .train.grid import grid_points, parse_axis, run_grid
 

@@ -246,8 +246,9 @@ def write_report(paths: list[str | Path], out: str | Path) -> Path:
         if analysis_curves(runs, out):
             lines += ["## Modality balance and preference consistency", "",
                       ("Balance: 1 - (max - min) / 2 of the cosines between each evaluated user's final representation "
-                      "and its modality parts (1: no disparity). Consistency: mean score share of each view over "
-                      "training interactions (gtcrec.evaluation.analysis)."), "", "![analysis](analysis.png)", "",
+                      "and its modality parts (1: no disparity). Consistency: mean dot product of the final user "
+                       "representation with each view's item part over training interactions "
+                       "(gtcrec.evaluation.analysis)."), "", "![analysis](analysis.png)", "",
                       "Numbers: [analysis.csv](analysis.csv).", ""]
     for number, grid in enumerate(grids, 1):
         sub = out / f"grid-{number}-{grid.name}"

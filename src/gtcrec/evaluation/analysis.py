@@ -2,16 +2,20 @@
 
 Models that have modality-specific representations expose them through ``modality_views()`` as
 :class:`ModalityViews`: the final user representations and, per part (the interaction view and each
-content modality), user and item parts *in the space of the final representation*, so that
-``final_user . item_part`` is that part's share of the score. A model whose final representation
-concatenates its views puts each part in its own block, zeros elsewhere.
+content modality), user and item parts *in the space of the final representation*. A model whose final
+representation concatenates its views puts each part in its own block, zeros elsewhere. For DRAGON (blocks
+only) ``final_user . item_part`` summed over the parts is exactly the score; for MGCN (attention, gates and a
+mean over the views) and GTC with its gate (the interaction block is the gate-refined one) the parts are the
+views before fusion, so their products with the final user show how each view lines up with it, not an exact
+split of the score.
 
 * **Modality balance (RQ4).** For each evaluated user, the cosine between the final user representation and
   each content modality's user part; the user's balance is ``1 - (max - min) / 2`` over the modalities, in
   [0, 1], 1 when every modality is equally close to the final representation. The paper's own formula is
   lost in our copy of its text; this disparity measure is our choice. One modality: balance 1.
 * **Preference consistency (RQ5).** For each part, the mean over training interactions of
-  ``final_user . item_part``: how much each view contributes to the scores of the items users chose.
+  ``final_user . item_part``: how strongly each view's item side agrees with the final user representation
+  on the items users chose.
 
 Both are means over at most ``max_rows`` users / interactions (a fixed, evenly spaced subset above that), so
 the cost stays a few matrix-vector products per epoch.

@@ -95,7 +95,8 @@ class Evaluator:
         n = len(self.users)
         if self.sharded:  # every rank's sums and user count, added up (a rank's share may be empty)
             names = [f"{m}@{k}" for m in METRICS for k in self.ks]
-            totals = torch.tensor([float(sums.get(name, 0.0)) for name in names] + [float(n)], dtype=torch.float64)
+            totals = torch.tensor([float(sums.get(name, 0.0)) for name in names] + [float(n)], dtype=torch.float64,
+                                  device=self.device)  # NCCL reduces device tensors only
             torch.distributed.all_reduce(totals)
             sums, n = dict(zip(names, totals[:-1].tolist())), int(totals[-1])
         metrics = {name: float(total) / max(n, 1) for name, total in sums.items()}

@@ -15,8 +15,8 @@ implementation from the paper's description; MMRec's ``grcn.py`` and ``GRCN.yaml
   ``id_rep = x + h1 + h2``. Per modality, one attention layer over the graph (softmax of ``x_u . x_i`` over
   each node's neighbours) on ``[p; z]`` gives ``content_m = x + h``.
 * **Prediction.** The dot product of the concatenation ``[id_rep, content_1, ..., content_M]``.
-* **Loss.** BPR + ``reg_weight`` x (mean squared ID embedding of the batch's users and items + mean squared
-  preference of the batch's users, per modality), as MMRec.
+* **Loss.** BPR + ``reg_weight`` x (mean squared ID embedding of the batch's users + that of its positive and
+  negative items pooled + mean squared preference of the batch's users, per modality), as MMRec.
 
 Defaults: d 64 for IDs and content (MMRec's ``embedding_size``/``latent_embedding``), 3 routing rounds
 (MMRec passes its ``n_layers: 3`` as the number of routing rounds), reg 1e-3 and lr 1e-3 (MMRec grids
@@ -122,11 +122,10 @@ class GRCN(Recommender):
         prefs, contents, affinities = [], [], []
         for idx, project in enumerate(self.project):
             z = F.normalize(F.leaky_relu(project(getattr(self, f"feature_{idx}"))), dim=1)
-            base = self.preference[idx]
-            p = F.normalize(base, dim=1)
+            p = F.normalize(self.preference[idx], dim=1)
             for _ in range(self.config.n_routing):
                 attention = segment_softmax(edge_dot(edges, p, z), edges.rows, self.n_users)
-                p = F.normalize(base + edge_aggregate(edges, attention, z, into_rows=True), dim=1)
+                p = F.normalize(p + edge_aggregate(edges, attention, z, into_rows=True), dim=1)
             prefs.append(p)
             contents.append(z)
             affinities.append(edge_dot(edges, p, z))  # both unit vectors: the cosine
@@ -185,8 +184,9 @@ class GRCN(Recommender):
         user_reps, item_reps = self.forward()
         u, i, j = user_reps[users], item_reps[pos], item_reps[neg]
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
-        penalty = (self.user_embedding(users).pow(2).mean() + self.item_embedding(pos).pow(2).mean()
-                   + self.item_embedding(neg).pow(2).mean())
+        # MMRec's form: users (each counted for its positive and its negative) and the pooled batch items
+        penalty = self.user_embedding(users).pow(2).mean() + (self.item_embedding(pos).pow(2).mean()
+                                                             + self.item_embedding(neg).pow(2).mean()) / 2
         penalty = penalty + sum(pref[users].pow(2).mean() for pref in self.preference)
         reg = self.config.reg_weight * penalty
         return {"loss": bpr + reg, "bpr": bpr, "reg": reg}

@@ -9,7 +9,7 @@ a single process takes on the whole batch, for losses that are means over the ba
 regularisers; in-batch contrastive terms see each rank's share only). Validation and test are sharded by
 user and their sums gathered. Only rank 0 writes run folders, checkpoints and logs; every rank reads a
 checkpoint to resume. Backend: NCCL on CUDA, gloo on CPU. A rank that dies ends the job: torchrun stops the
-others, and collectives time out after ``GTCREC_DIST_TIMEOUT`` seconds (default 300) instead of hanging.
+others, and collectives time out after ``GTCREC_DIST_TIMEOUT`` seconds (default 1800) instead of hanging.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def init_from_environment(device: torch.device) -> World:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    timeout = dt.timedelta(seconds=float(os.environ.get("GTCREC_DIST_TIMEOUT", "300")))
+    timeout = dt.timedelta(seconds=float(os.environ.get("GTCREC_DIST_TIMEOUT", "1800")))
     dist.init_process_group(backend, timeout=timeout)
     return world()
 
@@ -86,18 +86,35 @@ def share(n: int, w: World) -> slice:
 
 
 def reduce_gradients(params: list[torch.nn.Parameter], weight: float) -> None:
-    """Replace each gradient by the sum over ranks of ``weight * gradient`` (missing gradients count as 0).
+    """Replace each gradient by the sum over ranks of ``weight * gradient``.
 
-    With ``weight`` = this rank's share of the global batch, the result is the gradient of the batch mean.
+    With ``weight`` = this rank's share of the global batch, the result is the gradient of the batch mean. A
+    parameter that no rank gave a gradient keeps none (as in one process: Adam then leaves it alone); one that
+    some ranks did not reach counts 0 from them.
     """
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads]) * weight
+    had = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=grads[0].device)
+    flat = torch.cat([g.reshape(-1) * weight for g in grads] + [had])
     dist.all_reduce(flat)
     offset = 0
-    for p, g in zip(params, grads):
+    for i, (p, g) in enumerate(zip(params, grads)):
         n = g.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
+        reached = bool(flat[flat.numel() - len(params) + i] > 0)
+        p.grad = flat[offset:offset + n].view_as(p).clone() if reached else None
         offset += n
+
+
+def sync_rng(device: torch.device) -> None:
+    """Every rank takes rank 0's global random state (CPU, and CUDA on a GPU): per-batch draws whose size
+    depends on a rank's share (dropout over the batch) would otherwise let later per-epoch draws (FREEDOM's and
+    PGL's sampled graphs) differ between ranks."""
+    state = torch.get_rng_state().to(device)
+    dist.broadcast(state, 0)
+    torch.set_rng_state(state.cpu())
+    if device.type == "cuda":
+        cuda_state = torch.cuda.get_rng_state(device).to(device)
+        dist.broadcast(cuda_state, 0)
+        torch.cuda.set_rng_state(cuda_state.cpu(), device)
 
 
 def all_sum(values: torch.Tensor) -> torch.Tensor:

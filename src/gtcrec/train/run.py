@@ -334,6 +334,10 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
             from None
     lock = RunLock(root)
     try:
+        if ranks is not None:  # the other ranks learn the run folder (and load the data beside rank 0)
+            import torch.distributed as dist
+
+            dist.broadcast_object_list([str(root)], 0)
         data = run_data(config.data, data)
         if restart_dir is not None:
             for old in [*root.glob("seed*"), root / "summary.md", root / "summary.csv"]:
@@ -341,10 +345,6 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
         result = RunResult(config.model, data.name, run_dir=str(root))
         # Written before any seed trains, so an interrupted run can be recognised and resumed.
         atomic_write_bytes(root / "config.yaml", config.to_yaml().encode())
-        if ranks is not None:  # the other ranks wait for the folder (and learn its name) here
-            import torch.distributed as dist
-
-            dist.broadcast_object_list([str(root)], 0)
         for seed in config.seeds:
             seed_dir = root / f"seed{seed}"
             done = seed_dir / "metrics.json"

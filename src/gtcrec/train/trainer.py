@@ -27,7 +27,14 @@ from .checkpoint import (
     save_checkpoint,
     save_tensors,
 )
-from .distributed import all_sum, broadcast_parameters, reduce_gradients, share, world
+from .distributed import (
+    all_sum,
+    broadcast_parameters,
+    reduce_gradients,
+    share,
+    sync_rng,
+    world,
+)
 from .sampler import NegativeSampler
 
 log = logging.getLogger("gtcrec")
@@ -86,6 +93,7 @@ class Trainer:
             raise ValueError(f"valid_metric {cfg.valid_metric!r} is not computed; choose from "
                              f"{sorted(self._metric_names())}")
         self.world = world()
+        self.analysis_users = self.valid_evaluator.users  # all of them, on every rank
         if self.world.distributed:  # every rank from rank 0's weights; each validates its share of the users
             broadcast_parameters(self.model)
             self.valid_evaluator.shard(self.world.rank, self.world.size)
@@ -114,6 +122,8 @@ class Trainer:
         the end (a per-batch ``float(loss)`` would stall a GPU on every batch).
         """
         self.model.train()
+        if self.world.distributed:
+            sync_rng(self.device)
         self.model.on_epoch_start(epoch)
         n = len(self.train_pairs)
         order = torch.randperm(n, device=self.device, generator=self.generator)
@@ -184,7 +194,7 @@ class Trainer:
                 record["eval_seconds"] = time.perf_counter() - t1
                 record["valid"] = valid
                 if cfg.modality_analysis:
-                    record["analysis"] = analysis = modality_analysis(self.model, self.valid_evaluator.users,
+                    record["analysis"] = analysis = modality_analysis(self.model, self.analysis_users,
                                                                       self.data.train)
                     log.info("epoch %4d | analysis | %s", epoch, " ".join(f"{k} {v:.4g}" for k, v in analysis.items()))
                 if cfg.diagnostics:
