@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every check that needs a GPU, in one device call (about 10 minutes on an H100 at most):
+# Every check that needs a GPU, in one device call (about 10 minutes on an H100 at most, the scale table last):
 # the CUDA tests (training, evaluation and serving on the GPU), then seconds per epoch, seconds per evaluation
-# and peak memory of every model on TikTok, then exact top-20 retrieval over 1M items.
+# and peak memory of every model on TikTok, exact top-20 retrieval over 1M items, then the scale benchmark's
+# GPU variant (issue 20: s/epoch, validation pass and peak GPU memory from 70 k to 9 M interactions, projected
+# from 10 batches; GTCREC_GPU_SCALE_SIZES chooses the sizes, empty skips it).
 #
 # The device copies the checkout but not ../shared, so stage TikTok in a git-ignored folder first:
 #   mkdir -p .device-data && cp -r ../shared/data/tiktok .device-data/
@@ -34,4 +36,11 @@ models=${GTCREC_GPU_MODELS:-freedom dragon lightgcn gtc-concat gtc mgcn bm3 vbpr
 # exact top-20 over a synthetic 1M-item catalogue on the GPU (CPU figures: docs/results/serving.md)
 "$python" benchmarks/retrieval_speed.py --items 1000000 --device "$device" --no-ann 2>&1 \
   | tee "$out/retrieval-1m.txt" || status=1
+scale_sizes=${GTCREC_GPU_SCALE_SIZES-tiktok sports elec microlens}
+if [ -n "$scale_sizes" ]; then
+  # shellcheck disable=SC2086  # one word per size
+  "$python" benchmarks/scale.py --sizes $scale_sizes --models lightgcn freedom gtc --max-batches 10 \
+    --device "$device" --threads 8 --data-dir "$out/scale-data" 2>&1 | grep -v "^$" | tee "$out/scale.txt" || status=1
+  rm -rf "$out/scale-data"  # generated data does not come back
+fi
 exit $status

@@ -58,9 +58,15 @@ def power_law_dataset(name: str, n_users: int, n_items: int, n_interactions: int
 
 
 def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | None, threads: int,
-                batches_per_epoch: int | None = None) -> dict:
+                batches_per_epoch: int | None = None, device_name: str = "cpu") -> dict:
     """Runs in a child process: one model on one size."""
     import torch
+
+    device = torch.device(device_name)
+
+    def sync() -> None:  # GPU work is asynchronous: wait for it before reading the clock
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     from gtcrec.config import TrainConfig, load_yaml_config
     from gtcrec.data import load_dataset
@@ -75,7 +81,8 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
     model = build_model(preset.get("model", model_name), ModelInputs.from_data(data), preset.get("model_params"))
     trainer = Trainer(model, data, TrainConfig(**{**preset.get("train", {}), "progress": False,
                                                   "batches_per_epoch": batches_per_epoch}),
-                      seed=0, device=torch.device("cpu"))
+                      seed=0, device=device)
+    sync()
     setup = time.perf_counter() - start
     n_batches = math.ceil(len(data.train) / trainer.batch_size)
     timed = n_batches if max_batches is None else min(n_batches, max_batches)
@@ -84,6 +91,7 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
     model.on_epoch_start(1)
     pairs = trainer.train_pairs[torch.randperm(len(trainer.train_pairs), generator=trainer.generator)]
     trainer.sampler.sample(pairs[:, 0], trainer.generator)  # the epoch's negatives, drawn at once as in training
+    sync()
     per_epoch_work = time.perf_counter() - start
     size_b = trainer.batch_size
     negatives = trainer.sampler.sample(pairs[: min(timed, n_batches) * size_b, 0], trainer.generator)
@@ -97,20 +105,24 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         trainer.optimizer.step()
+        sync()
         batch_seconds.append(time.perf_counter() - start)
     start = time.perf_counter()
     model.refresh()
+    sync()
     per_epoch_work += time.perf_counter() - start
     per_batch = float(np.mean(batch_seconds[1:]))
     start = time.perf_counter()
     trainer.valid_evaluator.evaluate(model)
+    sync()
     validation = time.perf_counter() - start
+    gpu_peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"size": size, "model": model_name, "users": data.n_users, "items": data.n_items,
             "interactions": int(len(data.train) + len(data.valid) + len(data.test)),
             "setup_s": setup, "batches": n_batches, "timed_batches": timed,
             "epoch_s": per_epoch_work + per_batch * n_batches, "projected": timed < n_batches,
             "validation_s": validation, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "threads": threads}
+            "peak_gpu_mib": gpu_peak, "threads": threads, "device": str(device)}
 
 
 def growth_exponent(points: list[tuple[float, float]]) -> float | None:
@@ -128,6 +140,7 @@ def main() -> None:
     parser.add_argument("--max-batches", type=int, help="time this many batches per epoch and project")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batches-per-epoch", type=int, help="train.batches_per_epoch (linear cost per epoch)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (then peak GPU memory is reported too)")
     parser.add_argument("--data-dir", default="runs/scale-data")
     parser.add_argument("--plot", help="write a log-log plot of s/epoch against interactions here (matplotlib)")
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "MODEL"), help=argparse.SUPPRESS)
@@ -136,27 +149,30 @@ def main() -> None:
     if args.max_batches is not None and args.max_batches < 1:
         parser.error("--max-batches: expected an integer >= 1")
     if args.one:
-        print(json.dumps(measure_one(*args.one, data_dir, args.max_batches, args.threads, args.batches_per_epoch)))
+        print(json.dumps(measure_one(*args.one, data_dir, args.max_batches, args.threads, args.batches_per_epoch,
+                                     args.device)))
         return
     rows = []
-    print("| size | users | items | interactions | model | set-up s | train s/epoch | validation s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| size | users | items | interactions | model | set-up s | train s/epoch | validation s | peak RSS MiB "
+          "| peak GPU MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         power_law_dataset(size, *SIZES[size], data_dir / size)
         for model in args.models:
             argv = [sys.executable, __file__, "--one", size, model, "--threads", str(args.threads), "--data-dir",
                     str(data_dir)] + (["--max-batches", str(args.max_batches)] if args.max_batches else []) \
-                + (["--batches-per-epoch", str(args.batches_per_epoch)] if args.batches_per_epoch else [])
+                + (["--batches-per-epoch", str(args.batches_per_epoch)] if args.batches_per_epoch else []) \
+                + ["--device", args.device]
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                print(f"| {size} | | | | {model} | failed: {done.stderr.strip().splitlines()[-1:]} | | | |")
+                print(f"| {size} | | | | {model} | failed: {done.stderr.strip().splitlines()[-1:]} | | | | |")
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             mark = f" (projected from {row['timed_batches']} of {row['batches']} batches)" if row["projected"] else ""
             print(f"| {size} | {row['users']:,} | {row['items']:,} | {row['interactions']:,} | {model} | "
                   f"{row['setup_s']:.1f} | {row['epoch_s']:.1f}{mark} | {row['validation_s']:.1f} | "
-                  f"{row['peak_rss_mib']:.0f} |", flush=True)
+                  f"{row['peak_rss_mib']:.0f} | {row['peak_gpu_mib'] or 0:.0f} |", flush=True)
     for model in args.models:
         slope = growth_exponent([(r["interactions"], r["epoch_s"]) for r in rows if r["model"] == model])
         if slope is not None:
