@@ -93,7 +93,8 @@ class Trainer:
             raise ValueError(f"valid_metric {cfg.valid_metric!r} is not computed; choose from "
                              f"{sorted(self._metric_names())}")
         self.world = world()
-        self.analysis_users = self.valid_evaluator.users  # all of them, on every rank
+        # the users the modality analysis covers: all of them, on every rank (before the evaluator is sharded)
+        self.analysis_users = self.valid_evaluator.users if cfg.modality_analysis else None
         if self.world.distributed:  # every rank from rank 0's weights; each validates its share of the users
             broadcast_parameters(self.model)
             self.valid_evaluator.shard(self.world.rank, self.world.size)
