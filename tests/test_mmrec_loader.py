@@ -481,3 +481,11 @@ def test_feature_files_are_memory_mapped_and_models_get_their_own_copy(tmp_path)
     copy = ModelInputs.from_data(data).features["image"]
     assert not isinstance(copy, np.memmap) and copy.flags.writeable
     np.testing.assert_array_equal(copy, mapped)
+
+
+@pytest.mark.parametrize("rows", [[(0, 0, 0, "", 0)], [(0, 0, 0, 5), (1, 1, 1, 5)]])
+def test_rows_longer_than_the_header_are_named_not_taken_as_an_index(tmp_path, rows):
+    # pandas would otherwise read the extra leading fields as an index and shift every column (found by the fuzz test)
+    with pytest.raises(DataError) as exc:
+        load_quiet(make_folder(tmp_path, rows))
+    assert exc.value.line == 2 and "expected 3" in str(exc.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .validation import (
     read_text_table,
     read_text_table_header,
     require_columns,
+    too_many_fields,
 )
 
 
@@ -123,9 +125,13 @@ def _text_chunks(path: Path, sep: str):
     reader = iter(read_text_table(path, sep, chunksize=IMPORT_CHUNK_ROWS))
     while True:
         try:
-            chunk = next(reader)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                chunk = next(reader)
         except StopIteration:
             return
+        except pd.errors.ParserWarning:
+            raise too_many_fields(path, sep) from None
         except pd.errors.ParserError as exc:  # a later chunk's error surfaces here, not in read_text_table
             raise DataError(f"cannot parse as a {what}-separated table: {exc}", path=str(path)) from None
         except UnicodeDecodeError:

@@ -11,6 +11,21 @@ import pandas as pd
 from .errors import DataError, DataWarning
 
 
+def too_many_fields(path: Path, sep: str) -> DataError:
+    """The error for a table whose rows have more fields than its header, naming the first such line."""
+    import csv
+
+    what = "tab" if sep == "\t" else repr(sep)
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        rows = csv.reader(fh, delimiter=sep)
+        header = next(rows, [])
+        for row in rows:
+            if len(row) > len(header):
+                return DataError(f"{len(row)} fields; expected {len(header)} {what}-separated fields, as in the "
+                                 "header", path=str(path), line=rows.line_num)
+    return DataError(f"rows with more fields than the header's {len(header)}", path=str(path))
+
+
 def read_text_table_header(path: Path, sep: str) -> list[str]:
     """The column names of a delimited text table (its first line)."""
     return list(read_text_table(path, sep, nrows=0).columns)
@@ -24,8 +39,13 @@ def read_text_table(path: Path, sep: str, **read_options) -> pd.DataFrame:
     """
     what = "tab" if sep == "\t" else repr(sep)
     try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                           skip_blank_lines=False, **read_options)
+        # index_col=False: rows longer than the header are an error, never silently taken as an index
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                               skip_blank_lines=False, index_col=False, **read_options)
+    except pd.errors.ParserWarning:
+        raise too_many_fields(path, sep) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"empty file; expected a header line and one row per interaction, {what}-separated",
                         path=str(path)) from None
