@@ -46,8 +46,8 @@ def row(model: str, folder: Path) -> str:
         return f"| {model} | – | {how} (`{folder.relative_to(ROOT)}`) |" + " |" * len(METRICS)
     try:
         results = seed_metrics(seeds)
-    except DataError as exc:
-        return f"| {model} | – | {exc} |" + " |" * len(METRICS)
+    except DataError:
+        return f"| {model} | – | no finished seed yet (`{folder.relative_to(ROOT)}`) |" + " |" * len(METRICS)
     cells = []
     for name in METRICS:
         values = [r["test"][name] for r in results if name in r.get("test", {})]
