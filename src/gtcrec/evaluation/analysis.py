@@ -68,12 +68,10 @@ def preference_consistency(views: ModalityViews, pairs: torch.Tensor) -> dict[st
 @torch.no_grad()
 def views_of(model) -> ModalityViews | None:
     """``model.modality_views()`` in evaluation mode (deterministic, no training-time draws), without gradient."""
-    was_training = model.training
-    model.eval()
-    try:
+    from ..models.base import evaluating
+
+    with evaluating(model):
         return model.modality_views()
-    finally:
-        model.train(was_training)
 
 
 @torch.no_grad()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
@@ -43,6 +45,17 @@ class ModelInputs:
     @cached_property
     def norm_adjacency(self) -> sp.csr_matrix:
         return normalized_bipartite_adjacency(self.n_users, self.n_items, self.train_pairs)
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """``module`` in evaluation mode (no dropout, no training-time draws) inside the block, as it was after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 class Recommender(nn.Module, ABC):
@@ -100,12 +113,8 @@ class Recommender(nn.Module, ABC):
 
     @torch.no_grad()
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return self.forward()
-        finally:
-            self.train(was_training)
 
     @torch.no_grad()
     def recommend(self, users: torch.Tensor, k: int, exclude: sp.csr_matrix | None = None
