@@ -72,7 +72,7 @@ def test_smore_fusion_graph_is_the_edgewise_maximum_and_unit_filters_pass_the_pr
         model.spectral_filter[..., 0] = 1.0  # every bin times 1 + 0i
     signals = model.spectral_signals()
     for idx in range(2):
-        torch.testing.assert_close(signals[idx], model.project[idx](getattr(model, f"feature_{idx}")),
+        torch.testing.assert_close(signals[idx], model.project[idx](model.feature(idx)),
                                    atol=1e-5, rtol=1e-5)
 
 
@@ -82,7 +82,7 @@ def test_pgl_draws_a_normalised_degree_sensitive_subgraph_and_evaluates_on_the_w
     torch.manual_seed(5)
     model.on_epoch_start(1)
     sub = model.subgraph.to_dense()
-    n_edges = len(model.edge_user)
+    n_edges = len(model.edges)
     assert int((sub > 0).sum()) == 2 * round(0.3 * n_edges)
     torch.testing.assert_close(sub, sub.T)
     deg = (sub > 0).sum(1).float()

@@ -62,13 +62,11 @@ class Evaluator:
         self.n_items = data.n_items
         self.sharded = False
 
-    def shard(self, rank: int, size: int) -> Evaluator:
-        """Evaluate only this rank's contiguous share of the users; :meth:`evaluate` then adds up all ranks'
-        sums (every rank must call it). Used by data-parallel training."""
-        base, extra = divmod(len(self.users), size)
-        start = rank * base + min(rank, extra)
-        self.users = self.users[start:start + base + (1 if rank < extra else 0)]
-        self.sharded = size > 1
+    def shard(self, rows: slice) -> Evaluator:
+        """Evaluate only these rows of the user list (this rank's share, from ``train.distributed.share``);
+        :meth:`evaluate` then adds up all ranks' sums (every rank must call it). Used by data-parallel training."""
+        self.users = self.users[rows]
+        self.sharded = True
         return self
 
     def _is_target(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -102,6 +102,22 @@ class Recommender(nn.Module, ABC):
     def diagnostics(self) -> dict[str, float]:
         """Named scalars about the model's parts (e.g. a gate's mean); the trainer logs them per epoch."""
         return {}
+
+    def register_content(self, inputs: ModelInputs, model: str,
+                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[np.ndarray]:
+        """The item feature matrices of a model with a content path (checked by :func:`content_features`), kept
+        as non-persistent buffers ``feature_<i>`` (optionally transformed once); sets ``self.modalities``."""
+        feats = content_features(inputs, model)
+        self.modalities = list(inputs.features)
+        check_modality_names(self.modalities, model)
+        for idx, f in enumerate(feats):
+            table = torch.from_numpy(f)
+            self.register_buffer(f"feature_{idx}", transform(table) if transform else table, persistent=False)
+        return feats
+
+    def feature(self, idx: int) -> torch.Tensor:
+        """The ``idx``-th modality's feature buffer registered by :meth:`register_content`."""
+        return getattr(self, f"feature_{idx}")
 
     def score(self, user_reps: torch.Tensor, item_reps: torch.Tensor) -> torch.Tensor:
         return user_reps @ item_reps.T

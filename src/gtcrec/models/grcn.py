@@ -52,8 +52,6 @@ from .base import (
     ModelInputs,
     Recommender,
     bpr_loss,
-    check_modality_names,
-    content_features,
     register_model,
 )
 
@@ -94,13 +92,9 @@ class GRCN(Recommender):
 
     def __init__(self, inputs: ModelInputs, config: GRCNConfig):
         super().__init__(inputs, config)
-        feats = content_features(inputs, "GRCN")
-        self.modalities = list(inputs.features)
-        check_modality_names(self.modalities, "GRCN")
+        feats = self.register_content(inputs, "GRCN")
         m = len(feats)
         self.edges = BipartiteEdges(inputs.train_pairs, self.n_users, self.n_items)
-        for idx, f in enumerate(feats):
-            self.register_buffer(f"feature_{idx}", torch.from_numpy(f), persistent=False)
 
         self.user_embedding = nn.Embedding(self.n_users, config.embedding_dim)
         self.item_embedding = nn.Embedding(self.n_items, config.embedding_dim)
@@ -121,7 +115,7 @@ class GRCN(Recommender):
         edges = self.edges
         prefs, contents, affinities = [], [], []
         for idx, project in enumerate(self.project):
-            z = F.normalize(F.leaky_relu(project(getattr(self, f"feature_{idx}"))), dim=1)
+            z = F.normalize(F.leaky_relu(project(self.feature(idx))), dim=1)
             p = F.normalize(self.preference[idx], dim=1)
             for _ in range(self.config.n_routing):
                 attention = segment_softmax(edge_dot(edges, p, z), edges.rows, self.n_users)

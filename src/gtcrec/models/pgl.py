@@ -37,18 +37,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..graph import fused_item_knn_graph, lightgcn_propagate, to_torch_sparse
+from ..graph.edges import BipartiteEdges
 from .base import (
     ModelInputs,
     Recommender,
     bpr_loss,
-    check_modality_names,
-    content_features,
     register_model,
 )
 from .mgcn import info_nce
@@ -107,20 +105,14 @@ class PGL(Recommender):
 
     def __init__(self, inputs: ModelInputs, config: PGLConfig):
         super().__init__(inputs, config)
-        feats = content_features(inputs, "PGL")
-        self.modalities = list(inputs.features)
-        check_modality_names(self.modalities, "PGL")
+        feats = self.register_content(inputs, "PGL")
         d = config.feat_embed_dim
-        pairs = np.unique(np.asarray(inputs.train_pairs, dtype=np.int64), axis=0)
-        self.register_buffer("edge_user", torch.from_numpy(pairs[:, 0].copy()), persistent=False)
-        self.register_buffer("edge_item", torch.from_numpy(pairs[:, 1].copy()), persistent=False)
+        self.edges = BipartiteEdges(inputs.train_pairs, self.n_users, self.n_items)
         self.register_buffer("adjacency", to_torch_sparse(inputs.norm_adjacency), persistent=False)
         # The epoch's principal subgraph: drawn by on_epoch_start, None until then.
         self.register_buffer("subgraph", None, persistent=False)
         register_sparse(self, "item_graph", fused_item_knn_graph(dict(zip(self.modalities, feats)), config.knn_k,
                                                                  config.image_weight))
-        for idx, f in enumerate(feats):
-            self.register_buffer(f"feature_{idx}", torch.from_numpy(f), persistent=False)
         self.user_embedding = nn.ParameterList([nn.Parameter(torch.empty(self.n_users, d)) for _ in feats])
         for table in self.user_embedding:
             nn.init.xavier_uniform_(table)
@@ -129,18 +121,18 @@ class PGL(Recommender):
 
     def on_epoch_start(self, epoch: int) -> None:
         """Draw this epoch's principal subgraph (degree-sensitive edge sampling)."""
-        n_edges = len(self.edge_user)
+        n_edges = len(self.edges)
         keep = max(1, round(self.config.keep_ratio * n_edges))
         if keep >= n_edges:
             self.subgraph = None
             return
-        probs = bipartite_edge_weights(self.edge_user, self.edge_item, self.n_users, self.n_items)
+        probs = bipartite_edge_weights(self.edges.rows, self.edges.cols, self.n_users, self.n_items)
         chosen = torch.multinomial(probs, keep, replacement=False)
-        self.subgraph = bipartite_adjacency(self.edge_user[chosen], self.edge_item[chosen], self.n_users,
+        self.subgraph = bipartite_adjacency(self.edges.rows[chosen], self.edges.cols[chosen], self.n_users,
                                             self.n_items)
 
     def item_content(self) -> torch.Tensor:
-        return torch.cat([F.normalize(project(getattr(self, f"feature_{i}")), dim=1)
+        return torch.cat([F.normalize(project(self.feature(i)), dim=1)
                           for i, project in enumerate(self.project)], dim=1)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,8 +43,6 @@ from ..graph import lightgcn_propagate, propagate, to_torch_sparse
 from .base import (
     ModelInputs,
     Recommender,
-    check_modality_names,
-    content_features,
     register_model,
 )
 from .mgcn import info_nce
@@ -86,13 +84,9 @@ class SLMRec(Recommender):
 
     def __init__(self, inputs: ModelInputs, config: SLMRecConfig):
         super().__init__(inputs, config)
-        feats = content_features(inputs, "SLMRec")
-        self.modalities = list(inputs.features)
-        check_modality_names(self.modalities, "SLMRec")
+        feats = self.register_content(inputs, "SLMRec", lambda table: F.normalize(table, dim=1))
         d, m = config.embedding_dim, len(feats)
         self.register_buffer("adjacency", to_torch_sparse(inputs.norm_adjacency), persistent=False)
-        for idx, f in enumerate(feats):
-            self.register_buffer(f"feature_{idx}", F.normalize(torch.from_numpy(f), dim=1), persistent=False)
         self.user_embedding = nn.Embedding(self.n_users, d)
         self.item_embedding = nn.Embedding(self.n_items, d)
         self.project = nn.ModuleList([nn.Linear(f.shape[1], d) for f in feats])
@@ -112,7 +106,7 @@ class SLMRec(Recommender):
     def item_inputs(self) -> list[torch.Tensor]:
         """Layer-0 item rows of each view: IDs, then each modality's projection."""
         return [self.item_embedding.weight,
-                *(project(getattr(self, f"feature_{i}")) for i, project in enumerate(self.project))]
+                *(project(self.feature(i)) for i, project in enumerate(self.project))]
 
     def propagate_views(self, items: list[torch.Tensor], dropout: bool = False) -> list[torch.Tensor]:
         """Each view's LightGCN output over [users; items[v]] (dropout after every layer if asked)."""

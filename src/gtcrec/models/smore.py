@@ -48,8 +48,6 @@ from .base import (
     ModelInputs,
     Recommender,
     bpr_loss,
-    check_modality_names,
-    content_features,
     l2_penalty,
     register_model,
 )
@@ -91,9 +89,7 @@ class SMORE(Recommender):
 
     def __init__(self, inputs: ModelInputs, config: SMOREConfig):
         super().__init__(inputs, config)
-        feats = content_features(inputs, "SMORE")
-        self.modalities = list(inputs.features)
-        check_modality_names(self.modalities, "SMORE")
+        feats = self.register_content(inputs, "SMORE")
         d = config.embedding_dim
         n_freq = d // 2 + 1
         self.user_embedding = nn.Embedding(self.n_users, d)
@@ -108,8 +104,6 @@ class SMORE(Recommender):
             fusion = fusion.maximum(graph)
         for idx, graph in enumerate([*graphs, fusion.astype(np.float32).tocsr()]):
             register_sparse(self, f"item_graph_{idx}", graph)  # index M is the fusion graph
-        for idx, f in enumerate(feats):
-            self.register_buffer(f"feature_{idx}", torch.from_numpy(f), persistent=False)
 
         m = len(feats)
         self.project = nn.ModuleList([nn.Linear(f.shape[1], d) for f in feats])
@@ -125,7 +119,7 @@ class SMORE(Recommender):
         """Per modality the filtered projection, then the fusion signal (M + 1 tensors of (n_items, d))."""
         d = self.config.embedding_dim
         filters = torch.view_as_complex(self.spectral_filter)
-        spectra = [torch.fft.rfft(project(getattr(self, f"feature_{i}")), dim=1, norm="ortho")
+        spectra = [torch.fft.rfft(project(self.feature(i)), dim=1, norm="ortho")
                    for i, project in enumerate(self.project)]
         fused = spectra[0]
         for spectrum in spectra[1:]:

@@ -32,7 +32,7 @@ from ..data.sources import load_dataset
 from ..evaluation import Evaluator
 from ..models import MODELS, ModelInputs, build_model
 from .checkpoint import atomic_write_bytes, atomic_write_json, load_tensors
-from .distributed import World, init_from_environment, rank_device, world
+from .distributed import World, init_from_environment, rank_device, share, world
 from .memory import peak_memory_mb, reset_peak_memory
 from .results import RunResult, SeedResult
 from .seeding import resolve_device, seed_everything
@@ -123,7 +123,7 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
         tester = Evaluator(data, "test", ks=cfg.topk, batch_size=cfg.eval_batch_size, device=device,
                            mask_valid=config.data.mask_valid_at_test)
         if here.distributed:
-            tester.shard(here.rank, here.size)
+            tester.shard(share(len(tester.users), here))
         test = tester.evaluate(trainer.model).metrics
         result = SeedResult(seed, fit.best_epoch, fit.epochs_run, fit.best_valid, test, fit.epoch_seconds,
                             fit.eval_seconds, n_params, str(run_dir) if run_dir else None,

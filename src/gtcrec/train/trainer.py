@@ -97,7 +97,7 @@ class Trainer:
         self.analysis_users = self.valid_evaluator.users if cfg.modality_analysis else None
         if self.world.distributed:  # every rank from rank 0's weights; each validates its share of the users
             broadcast_parameters(self.model)
-            self.valid_evaluator.shard(self.world.rank, self.world.size)
+            self.valid_evaluator.shard(share(len(self.valid_evaluator.users), self.world))
         self.train_pairs = torch.as_tensor(data.train, dtype=torch.long, device=device)
         self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device, pool=cfg.negatives)
         self.batch_size, lr = effective_batch_and_lr(cfg, len(self.train_pairs))
