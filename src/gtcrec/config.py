@@ -9,7 +9,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -17,15 +17,21 @@ from .errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 # train.negatives: all (any catalogue item) | train (items with a training interaction, MMRec's sampler)
-LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}  # exponent of the batch ratio
-NEGATIVE_POOLS = ("all", "train")
+NegativePool = Literal["all", "train"]
+NEGATIVE_POOLS = typing.get_args(NegativePool)
+# train.lr_scaling: the exponent of the batch ratio by which the lr follows an enlarged batch
+LRScaling = Literal["none", "sqrt", "linear"]
+LR_SCALINGS: dict[str, float] = dict(zip(typing.get_args(LRScaling), (0.0, 0.5, 1.0), strict=True))
 
 
 class ConfigError(UserError, ValueError):
     """A configuration value is unknown or has the wrong type."""
 
 
-FEATURE_SCALINGS = ("none", "standardize", "l2")  # data.feature_scaling; see InteractionData.with_feature_scaling
+# data.feature_scaling: none (raw, as MMRec) | standardize (per dimension) | l2 (per item);
+# see InteractionData.with_feature_scaling
+FeatureScaling = Literal["none", "standardize", "l2"]
+FEATURE_SCALINGS = typing.get_args(FeatureScaling)
 _DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
@@ -40,7 +46,7 @@ class DataConfig:
     dataset: str = "ml-100k"
     modalities: list[str] | None = None  # None: every modality the dataset declares
     mask_valid_at_test: bool = False  # MMRec masks only training items at test time
-    feature_scaling: str = "none"  # none (raw, as MMRec) | standardize (per dimension) | l2 (per item)
+    feature_scaling: FeatureScaling = "none"
 
     def __post_init__(self):
         if self.feature_scaling not in FEATURE_SCALINGS:
@@ -67,13 +73,13 @@ class TrainConfig:
     # after each validation, record modality balance (RQ4) and preference consistency (RQ5); GTC, DRAGON, MGCN
     modality_analysis: bool = False
     # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
-    negatives: str = "all"
+    negatives: NegativePool = "all"
     # Linear cost per epoch: this many batches per epoch whatever the data size, so that the batch grows with
     # the data (never below batch_size) and each epoch propagates the graph a fixed number of times. null: batches
     # of batch_size (an epoch then costs about interactions^2).
     batches_per_epoch: int | None = None
     # how lr follows the batch when batches_per_epoch enlarges it: lr x (batch / batch_size)^p, p = 0 | 1/2 | 1
-    lr_scaling: str = "sqrt"
+    lr_scaling: LRScaling = "sqrt"
 
     def __post_init__(self):
         if self.negatives not in NEGATIVE_POOLS:

@@ -1,0 +1,37 @@
+"""benchmarks/paper_comparison.py: the page's numbers are the runs' own, and published numbers sit beside them."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("paper_comparison", ROOT / "benchmarks" / "paper_comparison.py")
+paper_comparison = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(paper_comparison)
+
+
+def fake_run(folder: Path, recalls: dict[int, float]) -> Path:
+    for seed, recall in recalls.items():
+        (folder / f"seed{seed}").mkdir(parents=True)
+        test = {f"{m}@{k}": 0.0 for m in ("recall", "ndcg", "map") for k in (5, 10, 20, 50)}
+        test["recall@20"], test["ndcg@20"] = recall, recall / 2
+        (folder / f"seed{seed}" / "metrics.json").write_text(json.dumps({"seed": seed, "test": test}))
+    return folder
+
+
+def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(tmp_path):
+    run = fake_run(tmp_path / "lightgcn", {1: 0.08, 2: 0.10})
+    manifest = {"datasets": {"TikTok": {"LightGCN": str(run), "GRCN": str(tmp_path / "absent")}},
+                "published": {"TikTok": {"source": "Some paper, Table 1", "protocol": "Three modalities.",
+                                         "metrics": ["recall@20", "ndcg@20"],
+                                         "models": {"LightGCN": [0.06, 0.05], "GRCN": [0.08, 0.035]}}}}
+    page = paper_comparison.render(manifest, "abc1234", "2026-11-30")
+    lines = page.splitlines()
+    ours = next(line for line in lines if line.startswith("| LightGCN | 1, 2 | preset |"))
+    assert "0.0900 ± 0.0141" in ours  # R@20 mean and sample std of the two seeds
+    assert any(line.startswith("| GRCN | – | not measured yet") for line in lines)
+    beside = next(line for line in lines if line.startswith("| LightGCN | 0.0600 |"))
+    cells = [cell.strip() for cell in beside.strip("|").split("|")]
+    assert cells == ["LightGCN", "0.0600", "0.0900 ± 0.0141", "+50.0%", "0.0500", "0.0450 ± 0.0071", "-10.0%"]
+    assert "| GRCN | 0.0800 | not measured yet | – |" in page
+    assert "Some paper, Table 1" in page and "Three modalities." in page
