@@ -112,3 +112,22 @@ def test_shipped_presets_inherit_shipped_presets_whatever_the_working_directory(
     (tmp_path / "gtc-paper").write_text("model: lightgcn\n")  # and a stray file
     cfg = build_config(load_yaml_config("gtc-wo-tc"))
     assert cfg.model == "gtc" and cfg.model_params["tc_on"] == "generated"
+
+
+@pytest.mark.parametrize("model, option", [("dragon", "user_padding"), ("dragon", "user_weights"),
+                                           ("dragon", "knn_norm"), ("freedom", "knn_norm"),
+                                           ("lgmrec", "cl_negatives"), ("bm3", "reg_scope")])
+def test_a_choice_outside_its_literal_type_is_rejected_naming_the_option(small_synthetic, model, option):
+    # From YAML/--set (the options' Literal type) and from Python (the dataclass's own check) alike.
+    with pytest.raises(ConfigError, match=rf"model_params \({model}\)\.{option}: expected one of \["):
+        build_model(model, ModelInputs.from_data(small_synthetic), {option: "no-such-choice"})
+    with pytest.raises(ValueError, match=rf"{option}='no-such-choice': expected one of \["):
+        MODELS[model].config_class(**{option: "no-such-choice"})
+
+
+@pytest.mark.parametrize("override", ["data.feature_scaling=zscore", "train.negatives=popular",
+                                      "train.lr_scaling=cubic"])
+def test_a_run_option_outside_its_literal_type_is_rejected(override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{key}: expected one of \["):
+        build_config(parse_override(override))

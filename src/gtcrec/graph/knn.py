@@ -12,6 +12,9 @@ Peak memory is O(chunk_size x n) for the similarities plus O(n x k) for the resu
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -26,10 +29,11 @@ def _topk_to_csr(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.n
     return mat
 
 
-NORMALIZATIONS = ("sym", "row", "sym_directed")
+KnnNorm = Literal["sym", "row", "sym_directed"]
+NORMALIZATIONS = typing.get_args(KnnNorm)
 
 
-def normalize_graph(mat: sp.csr_matrix, how: str = "sym") -> sp.csr_matrix:
+def normalize_graph(mat: sp.csr_matrix, how: KnnNorm = "sym") -> sp.csr_matrix:
     """Normalise a graph's adjacency. Zero-degree rows stay zero.
 
     * ``sym``: D^-1/2 A D^-1/2 with A symmetrised first (max(A, A^T)); the result is symmetric.
@@ -138,7 +142,7 @@ def modality_graph_weights(names: list[str], image_weight: float) -> dict[str, f
 
 
 def fused_item_knn_graph(features: dict[str, np.ndarray | torch.Tensor], k: int, image_weight: float = 0.1, *,
-                         how: str = "sym_directed", include_self: bool = True, chunk_size: int = 2048,
+                         how: KnnNorm = "sym_directed", include_self: bool = True, chunk_size: int = 2048,
                          device: torch.device | str = "cpu") -> sp.csr_matrix:
     """FREEDOM's/DRAGON's frozen item-item graph: sum over modalities of weight_m * normalise(kNN_m).
 

@@ -52,11 +52,13 @@ Deviations from the paper / MMRec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import check_choices
 from ..graph import lightgcn_propagate, to_torch_sparse
 from .base import ModelInputs, Recommender, identifier_modalities, register_model
 
@@ -69,13 +71,12 @@ class BM3Config:
     reg_weight: float = 0.1
     cl_weight: float = 2.0  # weight of the align + mask terms of every modality
     finetune_features: bool = False  # MMRec: True (raw feature tables are trained)
-    reg_scope: str = "full"  # "full": MMRec's EmbLoss on all rows; "batch": on the batch rows
+    reg_scope: Literal["full", "batch"] = "full"  # "full": MMRec's EmbLoss on all rows; "batch": on the batch rows
 
     def __post_init__(self):
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.reg_scope not in ("full", "batch"):
-            raise ValueError(f"reg_scope must be 'full' or 'batch', got {self.reg_scope!r}")
+        check_choices(self, "BM3")
         if self.n_layers < 0 or self.embedding_dim < 1:
             raise ValueError("n_layers must be >= 0 and embedding_dim >= 1")
 

@@ -53,6 +53,7 @@ Deviations from the paper / MMRec:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,10 +61,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import check_choices
 from ..data.errors import DataError
 from ..evaluation.analysis import ModalityViews, place_in_block
 from ..graph import directed_propagate, propagate, to_torch_sparse
-from ..graph.knn import NORMALIZATIONS, fused_item_knn_graph, user_cooccurrence_graph
+from ..graph.knn import KnnNorm, fused_item_knn_graph, user_cooccurrence_graph
 from .base import (
     ModelInputs,
     Recommender,
@@ -126,23 +128,18 @@ class DRAGONConfig:
     embedding_dim: int = 64
     knn_k: int = 10  # neighbours per item in each modality's kNN graph (self included)
     image_weight: float = 0.1  # MMRec's mm_image_weight
-    knn_norm: str = "sym_directed"  # MMRec: directed kNN graph, out-degree normalisation | sym
+    knn_norm: KnnNorm = "sym_directed"  # MMRec: directed kNN graph, out-degree normalisation | sym
     n_layers: int = 1  # propagation steps over the item-item graph (MMRec's n_mm_layers)
     n_ui_layers: int = 2  # propagation steps over the user-item graph (MMRec: 2, fixed)
     user_topk: int = 40  # neighbours per user in the user-user graph
     reg_weight: float = 1e-4  # MMRec grid {1e-1, 1e-2, 1e-3, 1e-4, 1e-5}
     # softmax: convex modality weights in every pass | raw: MMRec (softmax once at init, then free weights)
-    user_weights: str = "softmax"
+    user_weights: Literal["softmax", "raw"] = "softmax"
     # none: each user's stored neighbours only | mmrec: MMRec's per-epoch random padding to user_topk (training)
-    user_padding: str = "none"
+    user_padding: Literal["none", "mmrec"] = "none"
 
     def __post_init__(self):
-        if self.user_padding not in ("none", "mmrec"):
-            raise ValueError(f"DRAGON option user_padding={self.user_padding!r}: expected 'none' or 'mmrec'")
-        if self.user_weights not in ("softmax", "raw"):
-            raise ValueError(f"DRAGON option user_weights={self.user_weights!r}: expected 'softmax' or 'raw'")
-        if self.knn_norm not in NORMALIZATIONS:
-            raise ValueError(f"DRAGON option knn_norm={self.knn_norm!r}: expected one of {NORMALIZATIONS}")
+        check_choices(self, "DRAGON")
         if not 0.0 <= self.image_weight <= 1.0:
             raise ValueError(f"DRAGON option image_weight={self.image_weight}: expected a value in [0, 1]")
         for name in ("embedding_dim", "knn_k", "user_topk"):

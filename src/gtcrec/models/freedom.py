@@ -56,8 +56,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import check_choices
 from ..graph import directed_propagate, lightgcn_propagate, to_torch_sparse
-from ..graph.knn import NORMALIZATIONS, fused_item_knn_graph
+from ..graph.knn import KnnNorm, fused_item_knn_graph
 from .base import (
     ModelInputs,
     Recommender,
@@ -72,7 +73,7 @@ class FREEDOMConfig:
     embedding_dim: int = 64
     knn_k: int = 10  # neighbours per item in each modality's kNN graph (self included)
     image_weight: float = 0.1  # MMRec's mm_image_weight
-    knn_norm: str = "sym_directed"  # MMRec: directed kNN graph, out-degree normalisation | sym
+    knn_norm: KnnNorm = "sym_directed"  # MMRec: directed kNN graph, out-degree normalisation | sym
     n_mm_layers: int = 1  # propagation steps over the item-item graph
     n_ui_layers: int = 2  # LightGCN layers over the (pruned) user-item graph
     dropout: float = 0.8  # share of training edges pruned each epoch (paper: {0.8, 0.9}); 0: no pruning
@@ -80,8 +81,7 @@ class FREEDOMConfig:
     finetune_features: bool = False  # MMRec: true (the raw feature tables are trainable parameters)
 
     def __post_init__(self):
-        if self.knn_norm not in NORMALIZATIONS:
-            raise ValueError(f"FREEDOM option knn_norm={self.knn_norm!r}: expected one of {NORMALIZATIONS}")
+        check_choices(self, "FREEDOM")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"FREEDOM option dropout={self.dropout}: expected 0 <= dropout < 1")
         if not 0.0 <= self.image_weight <= 1.0:

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,6 +67,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import check_choices
 from ..graph import lightgcn_propagate, propagate, to_torch_sparse
 from .base import ModelInputs, Recommender, bpr_loss, content_features, register_model
 from .sparse_ops import register_sparse, sparse_product
@@ -83,11 +85,10 @@ class LGMRecConfig:
     tau: float = 0.2  # gumbel-softmax and contrastive temperature
     cl_weight: float = 1e-4
     reg_weight: float = 1e-6
-    cl_negatives: str = "all"  # all: every user/item of the table (MMRec) | batch: the batch's rows only (cheaper)
+    cl_negatives: Literal["all", "batch"] = "all"  # all: every user/item of the table (MMRec) | batch: the batch's rows only (cheaper)
 
     def __post_init__(self):
-        if self.cl_negatives not in ("all", "batch"):
-            raise ValueError(f"LGMRec option cl_negatives={self.cl_negatives!r}: expected 'all' or 'batch'")
+        check_choices(self, "LGMRec")
         for name in ("embedding_dim", "n_ui_layers", "n_hyper", "n_hyper_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LGMRec option {name}={getattr(self, name)}: expected >= 1")

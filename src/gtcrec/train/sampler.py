@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..config import NEGATIVE_POOLS
+from ..config import NEGATIVE_POOLS, NegativePool
 
 
 class NegativeSampler:
@@ -19,7 +19,7 @@ class NegativeSampler:
     """
 
     def __init__(self, train_pairs: np.ndarray, n_users: int, n_items: int, device: torch.device | str = "cpu",
-                 pool: str = "all"):
+                 pool: NegativePool = "all"):
         if pool not in NEGATIVE_POOLS:
             raise ValueError(f"negative pool {pool!r}: expected one of {NEGATIVE_POOLS}")
         pairs = torch.as_tensor(np.asarray(train_pairs), dtype=torch.long).reshape(-1, 2)
