@@ -229,3 +229,15 @@ def test_batches_per_epoch_grows_the_batch_and_scales_the_learning_rate(small_sy
     trainer.train_epoch(1)
     assert calls == [batch, n - batch]  # two propagations per epoch, whatever the data size
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(lr)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_a_run_sets_whether_subnormal_floats_flush_to_zero(small_synthetic, tmp_path, flush):
+    torch.set_flush_denormal(not flush)
+    subnormal = 1e-39  # below float32's smallest normal number (1.2e-38)
+    try:
+        train(quick_config(epochs=1, flush_denormal=flush), data=small_synthetic, restart_dir=tmp_path / "run")
+        stored = torch.tensor([subnormal], dtype=torch.float32).item()
+        assert (stored == 0.0) if flush else (stored > 0.0)
+    finally:
+        torch.set_flush_denormal(True)  # what every training run sets by default

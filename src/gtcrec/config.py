@@ -67,6 +67,9 @@ class TrainConfig:
     device: str = "auto"  # auto: cuda when available
     deterministic: bool = False
     num_threads: int | None = None
+    # CPU: treat subnormal floats (below 1.2e-38) as zero. Their arithmetic is slow on x86: without this SLMRec's
+    # epoch on ML-100K-MM grew from 5.8 s to 14.3 s over 50 epochs as subnormal activations appeared.
+    flush_denormal: bool = True
     progress: bool = True
     checkpoint_every: int = 1  # epochs between resumable checkpoints (0: never); each replaces the last
     diagnostics: bool = True  # after each validation, log the model's diagnostics (GTC: TC scale, gate, shares)

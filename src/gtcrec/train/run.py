@@ -22,6 +22,7 @@ from ..config import (
     ConfigError,
     DataConfig,
     RunConfig,
+    TrainConfig,
     check_model_options,
     from_dict,
     load_yaml_config,
@@ -290,6 +291,13 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
     return result
 
 
+def apply_cpu_settings(cfg: TrainConfig) -> None:
+    """Process-wide torch settings a run asks for: its thread count and whether subnormal floats flush to zero."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    torch.set_flush_denormal(cfg.flush_denormal)  # returns False where the CPU cannot; nothing to do then
+
+
 def _train_rank(config: RunConfig, here: World, *, data: InteractionData | None,
                 resume_dir: str | Path | None, restart_dir: str | Path | None) -> RunResult:
     """One rank of a data-parallel job: rank 0 owns the run folder; the others train beside it, writing nothing."""
@@ -301,8 +309,7 @@ def _train_rank(config: RunConfig, here: World, *, data: InteractionData | None,
     folder = [None]
     dist.broadcast_object_list(folder, 0)  # rank 0's run folder, once it has set it up
     root = Path(folder[0])
-    if config.train.num_threads:
-        torch.set_num_threads(config.train.num_threads)
+    apply_cpu_settings(config.train)
     data = run_data(config.data, data)
     result = RunResult(config.model, data.name, run_dir=str(root))
     for seed in config.seeds:
@@ -324,8 +331,7 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
             p.name != LOCK_FILE for p in root.iterdir()):
         raise ConfigError(f"run folder {root} exists and is not empty; continue it with --resume, train it again "
                           "with --restart, or choose another --output-dir/--name")
-    if config.train.num_threads:
-        torch.set_num_threads(config.train.num_threads)
+    apply_cpu_settings(config.train)
     new_folders = [p for p in [root, *root.parents] if not p.exists()]  # deepest first
     try:
         root.mkdir(parents=True, exist_ok=True)
