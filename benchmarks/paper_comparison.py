@@ -126,6 +126,9 @@ def render(manifest: dict, commit: str, date: str) -> str:
         published = manifest.get("published", {}).get(dataset)
         if published:
             lines += published_table(published, measured)
+        note = manifest.get("notes", {}).get(dataset)
+        if note:
+            lines += [note.strip(), ""]
         figures = manifest.get("figures", {}).get(dataset)
         if figures:
             folder = Path(figures).parent

@@ -24,7 +24,8 @@ def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(
     manifest = {"datasets": {"TikTok": {"LightGCN": str(run), "GRCN": str(tmp_path / "absent")}},
                 "published": {"TikTok": {"source": "Some paper, Table 1", "protocol": "Three modalities.",
                                          "metrics": ["recall@20", "ndcg@20"],
-                                         "models": {"LightGCN": [0.06, 0.05], "GRCN": [0.08, 0.035]}}}}
+                                         "models": {"LightGCN": [0.06, 0.05], "GRCN": [0.08, 0.035]}}},
+                "notes": {"TikTok": "A note under the table."}}
     page = paper_comparison.render(manifest, "abc1234", "2026-11-30")
     lines = page.splitlines()
     ours = next(line for line in lines if line.startswith("| LightGCN | 1, 2 | preset |"))
@@ -34,4 +35,4 @@ def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(
     cells = [cell.strip() for cell in beside.strip("|").split("|")]
     assert cells == ["LightGCN", "0.0600", "0.0900 ± 0.0141", "+50.0%", "0.0500", "0.0450 ± 0.0071", "-10.0%"]
     assert "| GRCN | 0.0800 | not measured yet | – |" in page
-    assert "Some paper, Table 1" in page and "Three modalities." in page
+    assert "Some paper, Table 1" in page and "Three modalities." in page and "A note under the table." in page
