@@ -26,7 +26,7 @@ from gtcrec.config import TrainConfig, load_yaml_config, parse_override
 from gtcrec.data.sources import load_dataset
 from gtcrec.models import ModelInputs, build_model
 from gtcrec.train import Trainer
-from gtcrec.train.run import _git_commit, cpu_model
+from gtcrec.train.run import _git_commit, apply_cpu_settings, cpu_model
 from gtcrec.train.seeding import resolve_device, seed_everything
 
 
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model_params override")
     args = parser.parse_args()
+    apply_cpu_settings(TrainConfig())  # as a training run does: subnormal floats flushed to zero
     warnings.filterwarnings("ignore")
     logging.disable(logging.INFO)
     device = resolve_device(args.device)

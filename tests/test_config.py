@@ -1,8 +1,14 @@
+import dataclasses
+import re
+import typing
+
 import pytest
 
 from gtcrec.config import (
     ConfigError,
+    DataConfig,
     RunConfig,
+    TrainConfig,
     build_config,
     load_yaml_config,
     parse_override,
@@ -114,9 +120,21 @@ def test_shipped_presets_inherit_shipped_presets_whatever_the_working_directory(
     assert cfg.model == "gtc" and cfg.model_params["tc_on"] == "generated"
 
 
-@pytest.mark.parametrize("model, option", [("dragon", "user_padding"), ("dragon", "user_weights"),
-                                           ("dragon", "knn_norm"), ("freedom", "knn_norm"),
-                                           ("lgmrec", "cl_negatives"), ("bm3", "reg_scope")])
+def literal_options() -> list[tuple[str, str]]:
+    """(model, option) for every Literal-typed option of every model's config."""
+    out = []
+    for name, cls in sorted(MODELS.items()):
+        hints = typing.get_type_hints(cls.config_class)
+        out += [(name, f.name) for f in dataclasses.fields(cls.config_class)
+                if typing.get_origin(hints[f.name]) is typing.Literal]
+    return out
+
+
+def test_every_model_with_choices_is_covered():
+    assert {"dragon", "freedom", "lgmrec", "bm3", "grcn", "slmrec", "gtc"} <= {m for m, _ in literal_options()}
+
+
+@pytest.mark.parametrize("model, option", literal_options())
 def test_a_choice_outside_its_literal_type_is_rejected_naming_the_option(small_synthetic, model, option):
     # From YAML/--set (the options' Literal type) and from Python (the dataclass's own check) alike.
     with pytest.raises(ConfigError, match=rf"model_params \({model}\)\.{option}: expected one of \["):
@@ -128,6 +146,10 @@ def test_a_choice_outside_its_literal_type_is_rejected_naming_the_option(small_s
 @pytest.mark.parametrize("override", ["data.feature_scaling=zscore", "train.negatives=popular",
                                       "train.lr_scaling=cubic"])
 def test_a_run_option_outside_its_literal_type_is_rejected(override):
-    key = override.split("=")[0]
+    key = re.escape(override.split("=")[0])
     with pytest.raises(ConfigError, match=rf"{key}: expected one of \["):
         build_config(parse_override(override))
+    section, option = override.split("=")[0].split(".")
+    cls = {"data": DataConfig, "train": TrainConfig}[section]
+    with pytest.raises(ConfigError, match=rf"{section} option {option}='.+': expected one of \["):
+        cls(**{option: override.split("=")[1]})

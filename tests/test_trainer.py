@@ -233,7 +233,8 @@ def test_batches_per_epoch_grows_the_batch_and_scales_the_learning_rate(small_sy
 
 @pytest.mark.parametrize("flush", [True, False])
 def test_a_run_sets_whether_subnormal_floats_flush_to_zero(small_synthetic, tmp_path, flush):
-    torch.set_flush_denormal(not flush)
+    if not torch.set_flush_denormal(not flush):
+        pytest.skip("this CPU cannot flush subnormal floats")
     subnormal = 1e-39  # below float32's smallest normal number (1.2e-38)
     try:
         train(quick_config(epochs=1, flush_denormal=flush), data=small_synthetic, restart_dir=tmp_path / "run")

@@ -21,7 +21,9 @@ NegativePool = Literal["all", "train"]
 NEGATIVE_POOLS = typing.get_args(NegativePool)
 # train.lr_scaling: the exponent of the batch ratio by which the lr follows an enlarged batch
 LRScaling = Literal["none", "sqrt", "linear"]
-LR_SCALINGS: dict[str, float] = dict(zip(typing.get_args(LRScaling), (0.0, 0.5, 1.0), strict=True))
+LR_SCALINGS: dict[str, float] = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
+if set(LR_SCALINGS) != set(typing.get_args(LRScaling)):
+    raise RuntimeError("LR_SCALINGS needs one exponent per train.lr_scaling choice")
 
 
 class ConfigError(UserError, ValueError):
@@ -49,8 +51,7 @@ class DataConfig:
     feature_scaling: FeatureScaling = "none"
 
     def __post_init__(self):
-        if self.feature_scaling not in FEATURE_SCALINGS:
-            raise ConfigError(f"data.feature_scaling={self.feature_scaling!r}: expected one of {FEATURE_SCALINGS}")
+        check_choices(self, "data", ConfigError)
 
 
 @dataclass
@@ -68,7 +69,8 @@ class TrainConfig:
     deterministic: bool = False
     num_threads: int | None = None
     # CPU: treat subnormal floats (below 1.2e-38) as zero. Their arithmetic is slow on x86: without this SLMRec's
-    # epoch on ML-100K-MM grew from 5.8 s to 14.3 s over 50 epochs as subnormal activations appeared.
+    # epoch on ML-100K-MM grew from 5.8 s to 14.3 s over 50 epochs as subnormal activations appeared. Seeds
+    # trained before this option have no such key in their config.yaml: they ran without it.
     flush_denormal: bool = True
     progress: bool = True
     checkpoint_every: int = 1  # epochs between resumable checkpoints (0: never); each replaces the last
@@ -85,8 +87,7 @@ class TrainConfig:
     lr_scaling: LRScaling = "sqrt"
 
     def __post_init__(self):
-        if self.negatives not in NEGATIVE_POOLS:
-            raise ConfigError(f"train.negatives={self.negatives!r}: expected one of {NEGATIVE_POOLS}")
+        check_choices(self, "train", ConfigError)
         # Checked here, where every source of options (YAML, --set, flags, Python) meets, before any data
         # is read or any folder written.
         for name in ("epochs", "batch_size", "patience", "eval_every", "eval_batch_size"):
@@ -95,8 +96,6 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}={value}: expected an integer >= 1")
         if isinstance(self.checkpoint_every, int) and self.checkpoint_every < 0:
             raise ConfigError(f"train.checkpoint_every={self.checkpoint_every}: expected >= 0 (0: never)")
-        if self.lr_scaling not in LR_SCALINGS:
-            raise ConfigError(f"train.lr_scaling={self.lr_scaling!r}: expected one of {list(LR_SCALINGS)}")
         if isinstance(self.batches_per_epoch, int) and self.batches_per_epoch < 1:
             raise ConfigError(f"train.batches_per_epoch={self.batches_per_epoch}: expected an integer >= 1, or null")
         if self.num_threads is not None and isinstance(self.num_threads, int) and self.num_threads < 1:
@@ -210,7 +209,7 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def check_choices(obj: Any, where: str) -> None:
+def check_choices(obj: Any, where: str, error: type[Exception] = ValueError) -> None:
     """Raise ValueError naming the field if a ``Literal``-typed field of dataclass ``obj`` holds another value.
 
     The ``Literal`` annotation is the one list of allowed values; dataclasses call this in ``__post_init__``
@@ -222,8 +221,7 @@ def check_choices(obj: Any, where: str) -> None:
         if typing.get_origin(annotation) is typing.Literal:
             value = getattr(obj, f.name)
             if isinstance(value, bool) or value not in typing.get_args(annotation):
-                raise ValueError(f"{where} option {f.name}={value!r}: expected one of "
-                                 f"{list(typing.get_args(annotation))}")
+                raise error(f"{where} option {f.name}={value!r}: expected one of {list(typing.get_args(annotation))}")
 
 
 def from_dict(cls: type, values: dict[str, Any] | None, where: str = "config"):

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import check_choices
 from ..graph.edges import BipartiteEdges, edge_aggregate, edge_dot
 from .base import (
     ModelInputs,
@@ -69,6 +70,7 @@ class GRCNConfig:
     reg_weight: float = 1e-3
 
     def __post_init__(self):
+        check_choices(self, "GRCN")
         for name in ("embedding_dim", "content_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"GRCN option {name}={getattr(self, name)}: expected >= 1")

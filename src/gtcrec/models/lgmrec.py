@@ -85,7 +85,8 @@ class LGMRecConfig:
     tau: float = 0.2  # gumbel-softmax and contrastive temperature
     cl_weight: float = 1e-4
     reg_weight: float = 1e-6
-    cl_negatives: Literal["all", "batch"] = "all"  # all: every user/item of the table (MMRec) | batch: the batch's rows only (cheaper)
+    # all: every user/item of the table (MMRec) | batch: the batch's rows only (cheaper)
+    cl_negatives: Literal["all", "batch"] = "all"
 
     def __post_init__(self):
         check_choices(self, "LGMRec")

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import check_choices
 from ..graph import lightgcn_propagate, propagate, to_torch_sparse
 from .base import (
     ModelInputs,
@@ -61,6 +62,7 @@ class SLMRecConfig:
     dropout: float = 0.3  # feature dropout of the fd task
 
     def __post_init__(self):
+        check_choices(self, "SLMRec")
         for name in ("embedding_dim", "n_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SLMRec option {name}={getattr(self, name)}: expected >= 1")

@@ -83,7 +83,8 @@ def entry_config(entry: str, dataset: str, seeds: list[int], output_dir: Path,
 
 
 def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Same config but for seeds, output folder, name, progress bars and how often checkpoints are written.
+    """Same config but for seeds, output folder, name, progress bars, how often checkpoints are written and
+    whether subnormal floats flush to zero.
 
     Both sides are filled with today's defaults first, so an option added since the old run (with a
     default that keeps the old behaviour) does not block resuming it.
@@ -98,7 +99,9 @@ def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
         if model is not None:
             full["model_params"] = asdict(from_dict(model.config_class, full["model_params"], "model_params"))
         out = {k: v for k, v in full.items() if k not in ignore}
-        out["train"] = {k: v for k, v in full["train"].items() if k not in ("progress", "checkpoint_every")}
+        # flush_denormal touches only values below 1.2e-38: a matter of speed, not of the protocol
+        out["train"] = {k: v for k, v in full["train"].items()
+                        if k not in ("progress", "checkpoint_every", "flush_denormal")}
         return out
 
     try:

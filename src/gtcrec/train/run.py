@@ -292,7 +292,13 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
 
 
 def apply_cpu_settings(cfg: TrainConfig) -> None:
-    """Process-wide torch settings a run asks for: its thread count and whether subnormal floats flush to zero."""
+    """The CPU settings a run asks for: torch's thread count and whether subnormal floats flush to zero.
+
+    Both persist after the run, as torch's own setters do. The flush mode is per thread: set here, before the
+    run's first parallel operation, it reaches the OpenMP threads torch starts afterwards; threads a process
+    had already started keep their mode (in a Python session that ran torch code before, call
+    ``torch.set_flush_denormal`` first thing to have it everywhere).
+    """
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     torch.set_flush_denormal(cfg.flush_denormal)  # returns False where the CPU cannot; nothing to do then
