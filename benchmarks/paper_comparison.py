@@ -36,7 +36,7 @@ def short(metric: str) -> str:
 def source(folder: Path) -> tuple[RunSeeds | None, str]:
     """(seeds to read, how they were chosen) for a grid or run folder; (None, why) when there is nothing yet."""
     if not folder.exists():
-        return None, "not measured yet"
+        return None, "no run folder in this checkout"
     if (folder / "grid.json").is_file() or (folder / "points").is_dir():
         if not (folder / "grid.json").is_file():
             return None, "grid unfinished"
@@ -101,7 +101,7 @@ def published_table(published: dict, measured: dict[str, Measured]) -> list[str]
         for metric, theirs in zip(metrics, numbers, strict=True):
             mean = ours.mean(metric) if ours is not None else None
             if mean is None:
-                cells += [f"{theirs:.4f}", "not measured yet", "–"]
+                cells += [f"{theirs:.4f}", "no run here", "–"]
             else:
                 cells += [f"{theirs:.4f}", ours.cell(metric), f"{(mean - theirs) / theirs:+.1%}"]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
