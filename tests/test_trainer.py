@@ -242,3 +242,20 @@ def test_a_run_sets_whether_subnormal_floats_flush_to_zero(small_synthetic, tmp_
         assert (stored == 0.0) if flush else (stored > 0.0)
     finally:
         torch.set_flush_denormal(True)  # what every training run sets by default
+
+
+def test_a_large_exact_epoch_suggests_the_linear_cost_option(small_synthetic, monkeypatch, caplog):
+    from gtcrec.config import TrainConfig
+    from gtcrec.models import ModelInputs, build_model
+
+    monkeypatch.setattr(trainer_module, "MANY_BATCHES", 3)
+    model = build_model("lightgcn", ModelInputs.from_data(small_synthetic))
+    n_batches = -(-len(small_synthetic.train) // 64)
+    assert n_batches > 3
+    for cfg, warned in ((TrainConfig(batch_size=64, progress=False), True),
+                        (TrainConfig(batch_size=64, batches_per_epoch=3, progress=False), False),
+                        (TrainConfig(batch_size=len(small_synthetic.train), progress=False), False)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="gtcrec"):
+            Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu"))
+        assert any("train.batches_per_epoch" in r.message for r in caplog.records) is warned

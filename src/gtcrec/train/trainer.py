@@ -64,6 +64,11 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
+# Above this many batches per epoch in the exact mode, training suggests train.batches_per_epoch (scale.md: at
+# 1.7 M interactions, 653 batches of 2,048, an epoch of LightGCN is ~1,600 s against 51 s with 32 batches).
+MANY_BATCHES = 256
+
+
 def effective_batch_and_lr(cfg: TrainConfig, n_train: int) -> tuple[int, float]:
     """The batch size and learning rate training uses: ``cfg``'s, unless ``batches_per_epoch`` asks for larger
     batches (then the lr grows by the batch ratio to the power set by ``lr_scaling``)."""
@@ -104,6 +109,11 @@ class Trainer:
         if self.batch_size != cfg.batch_size:
             log.info("batches_per_epoch %d: batch %d, lr %.3g (%s scaling)", cfg.batches_per_epoch, self.batch_size,
                      lr, cfg.lr_scaling)
+        n_batches = math.ceil(len(self.train_pairs) / self.batch_size)
+        if cfg.batches_per_epoch is None and n_batches > MANY_BATCHES:
+            log.warning("an epoch has %d batches and each propagates the whole graph, so an epoch costs about "
+                        "interactions^2; --set train.batches_per_epoch=32 makes it linear (docs/results/scale.md)",
+                        n_batches)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
