@@ -1,8 +1,9 @@
 """Mean ± std table over the seeds of one or more run folders (e.g. seeds split across two runs).
 
-Usage: python benchmarks/aggregate_runs.py LABEL=runs/a[,runs/b] [LABEL=...] [--per-seed]
+Usage: python benchmarks/aggregate_runs.py LABEL=runs/a[,runs/b] [LABEL=...] [--per-seed] [--reference LABEL]
 Each LABEL gets one row, pooling every seed*/metrics.json under its folders. Validation R@20 is
-shown first (the selection metric); test columns follow.
+shown first (the selection metric); test columns follow. With --reference, the last columns give Welch's
+t-test (unequal variances, two-sided) of that row against each other row on test Recall@20 and NDCG@20.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+
+from scipy import stats
 
 COLUMNS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20", "recall@50", "ndcg@50"]
 
@@ -25,11 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("rows", nargs="+", metavar="LABEL=RUN[,RUN]")
     parser.add_argument("--per-seed", action="store_true")
+    parser.add_argument("--reference", metavar="LABEL", help="compare this row with every other (Welch's t-test)")
     args = parser.parse_args()
-    print("| model | seeds | valid R@20 | " + " | ".join(c.replace("recall", "R").replace("ndcg", "N") for c in COLUMNS)
-          + " | train s/epoch | best epochs |")
-    print("|---" * (len(COLUMNS) + 5) + "|")
-    per_seed = []
+    rows = {}
     for row in args.rows:
         label, runs = row.split("=", 1)
         metrics = []
@@ -38,11 +39,24 @@ def main() -> None:
                 metrics.append(json.loads(path.read_text()))
         if not metrics:
             raise SystemExit(f"no seed*/metrics.json under {runs}")
+        rows[label] = metrics
+    if args.reference is not None and args.reference not in rows:
+        raise SystemExit(f"--reference {args.reference!r} is not one of {list(rows)}")
+    tests = ["recall@20", "ndcg@20"] if args.reference else []
+    print("| model | seeds | valid R@20 | " + " | ".join(c.replace("recall", "R").replace("ndcg", "N") for c in COLUMNS)
+          + " | train s/epoch | best epochs |" + "".join(f" p vs {args.reference} ({m}) |" for m in tests))
+    print("|---" * (len(COLUMNS) + 5 + len(tests)) + "|")
+    per_seed = []
+    for label, metrics in rows.items():
         seeds = sorted(m["seed"] for m in metrics)
         cells = [_fmt([m["valid"]["recall@20"] for m in metrics])]
         cells += [_fmt([m["test"][c] for m in metrics]) for c in COLUMNS]
         cells.append(f"{statistics.mean(m['epoch_seconds'] for m in metrics):.2f}")
         cells.append(", ".join(str(m["best_epoch"]) for m in sorted(metrics, key=lambda m: m["seed"])))
+        for metric in tests:
+            ref = [m["test"][metric] for m in rows[args.reference]]
+            cells.append("–" if label == args.reference else
+                         f"{stats.ttest_ind(ref, [m['test'][metric] for m in metrics], equal_var=False).pvalue:.3f}")
         print(f"| {label} | {','.join(map(str, seeds))} | " + " | ".join(cells) + " |")
         per_seed += [(label, m) for m in metrics]
     if args.per_seed:
