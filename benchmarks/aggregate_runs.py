@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def main() -> None:
     rows = {}
     for row in args.rows:
         label, runs = row.split("=", 1)
+        if label in rows:
+            raise SystemExit(f"label {label!r} given twice; pool folders as {label}=runs/a,runs/b")
         metrics = []
         for run in runs.split(","):
             for path in sorted(Path(run).glob("seed*/metrics.json")):
@@ -55,8 +58,9 @@ def main() -> None:
         cells.append(", ".join(str(m["best_epoch"]) for m in sorted(metrics, key=lambda m: m["seed"])))
         for metric in tests:
             ref = [m["test"][metric] for m in rows[args.reference]]
-            cells.append("–" if label == args.reference else
-                         f"{stats.ttest_ind(ref, [m['test'][metric] for m in metrics], equal_var=False).pvalue:.3f}")
+            other = [m["test"][metric] for m in metrics]
+            p = stats.ttest_ind(ref, other, equal_var=False).pvalue if min(len(ref), len(other)) > 1 else float("nan")
+            cells.append("–" if label == args.reference or math.isnan(p) else f"{p:.3f}")  # nan: undefined
         print(f"| {label} | {','.join(map(str, seeds))} | " + " | ".join(cells) + " |")
         per_seed += [(label, m) for m in metrics]
     if args.per_seed:

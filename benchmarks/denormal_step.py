@@ -1,11 +1,12 @@
 """Seconds per training step with and without flushing subnormal floats to zero, for a fresh model and for the
 weights of a saved checkpoint (why ``train.flush_denormal`` is on by default).
 
-    python benchmarks/denormal_step.py runs/bench-ml-100k-mm/slmrec/seed1/last.safetensors [--steps 10] [--threads 1]
+    python benchmarks/denormal_step.py runs/bench-ml-100k-mm/slmrec/seed1/last.safetensors [--steps 10]
 
 The model, its options and its data are those of the checkpoint's seed folder (its config.yaml). Batches of 2,048
 random training pairs with uniform negatives, the same for every variant; each variant is warmed up with one
-step and the two flush settings are timed in turn, twice, so that neither always goes first.
+step and the two flush settings are timed in turn, twice, so that neither always goes first. One torch thread:
+the flush mode is per thread, and switching it back and forth would not reach threads already started.
 """
 
 from __future__ import annotations
@@ -42,9 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a seed folder's last.safetensors or best.safetensors")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
     checkpoint = Path(args.checkpoint)
     config = from_dict(RunConfig, load_yaml_config(str(checkpoint.parent / "config.yaml")), "config")
     data = run_data(config.data)
@@ -61,7 +61,7 @@ def main() -> None:
         torch.set_flush_denormal(flush)
         for name, model in (("fresh", fresh), ("checkpoint", trained)):
             times.setdefault((name, flush), []).append(seconds_per_step(model, pairs, data.n_items, args.steps))
-    print(f"{config.model} on {config.data.dataset}, {args.steps} steps per timing, {args.threads} thread(s)")
+    print(f"{config.model} on {config.data.dataset}, {args.steps} steps per timing, one thread")
     for name in ("fresh", "checkpoint"):
         off, on = (min(times[(name, flush)]) for flush in (False, True))
         print(f"{name}: flush off {off:.3f} s/step, flush on {on:.3f} s/step")

@@ -143,7 +143,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "paper-comparison.md"))
     args = parser.parse_args()
     manifest = yaml.safe_load(Path(args.manifest).read_text())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+    # "-dirty" when the script, its manifest or anything else differs from the commit named
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
                             check=False).stdout.strip()
     Path(args.out).write_text(render(manifest, commit, str(dt.date.today())))
     print(f"wrote {args.out}")

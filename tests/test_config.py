@@ -151,5 +151,5 @@ def test_a_run_option_outside_its_literal_type_is_rejected(override):
         build_config(parse_override(override))
     section, option = override.split("=")[0].split(".")
     cls = {"data": DataConfig, "train": TrainConfig}[section]
-    with pytest.raises(ConfigError, match=rf"{section} option {option}='.+': expected one of \["):
+    with pytest.raises(ConfigError, match=rf"{section}\.{option}='.+': expected one of \["):
         cls(**{option: override.split("=")[1]})

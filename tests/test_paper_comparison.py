@@ -36,3 +36,28 @@ def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(
     assert cells == ["LightGCN", "0.0600", "0.0900 ± 0.0141", "+50.0%", "0.0500", "0.0450 ± 0.0071", "-10.0%"]
     assert "| GRCN | 0.0800 | no run here | – |" in page
     assert "Some paper, Table 1" in page and "Three modalities." in page and "A note under the table." in page
+
+
+def test_aggregate_runs_pools_folders_and_compares_each_row_with_the_reference(tmp_path):
+    import subprocess
+    import sys
+
+    from scipy import stats
+
+    a = fake_run(tmp_path / "a", {1: 0.10, 2: 0.12})
+    b = fake_run(tmp_path / "b", {3: 0.11})
+    c = fake_run(tmp_path / "c", {1: 0.05, 2: 0.06, 3: 0.04})
+    for folder in (a, b, c):
+        for path in folder.glob("seed*/metrics.json"):
+            m = json.loads(path.read_text())
+            m.update(valid={"recall@20": 0.1}, epoch_seconds=1.0, best_epoch=3, epochs_run=5)
+            path.write_text(json.dumps(m))
+    script = str(ROOT / "benchmarks" / "aggregate_runs.py")
+    out = subprocess.run([sys.executable, script, f"A={a},{b}", f"C={c}", "--reference", "A"],
+                         capture_output=True, text=True, check=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| C |"))
+    expected = stats.ttest_ind([0.10, 0.12, 0.11], [0.05, 0.06, 0.04], equal_var=False).pvalue
+    assert row.endswith(f" {expected:.3f} | {expected:.3f} |")  # N@20 is R@20 / 2 here: the same p
+    assert next(line for line in out.splitlines() if line.startswith("| A |")).startswith("| A | 1,2,3 |")
+    twice = subprocess.run([sys.executable, script, f"A={a}", f"A={b}"], capture_output=True, text=True, check=False)
+    assert twice.returncode != 0 and "given twice" in twice.stderr

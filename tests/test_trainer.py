@@ -240,6 +240,7 @@ def test_a_run_sets_whether_subnormal_floats_flush_to_zero(small_synthetic, tmp_
         train(quick_config(epochs=1, flush_denormal=flush), data=small_synthetic, restart_dir=tmp_path / "run")
         stored = torch.tensor([subnormal], dtype=torch.float32).item()
         assert (stored == 0.0) if flush else (stored > 0.0)
+        assert json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())["flush_denormal"] is flush
     finally:
         torch.set_flush_denormal(True)  # what every training run sets by default
 
@@ -253,7 +254,7 @@ def test_a_large_exact_epoch_suggests_the_linear_cost_option(small_synthetic, mo
     n_batches = -(-len(small_synthetic.train) // 64)
     assert n_batches > 3
     for cfg, warned in ((TrainConfig(batch_size=64, progress=False), True),
-                        (TrainConfig(batch_size=64, batches_per_epoch=3, progress=False), False),
+                        (TrainConfig(batch_size=64, batches_per_epoch=4, progress=False), False),  # 4 > 3 too
                         (TrainConfig(batch_size=len(small_synthetic.train), progress=False), False)):
         caplog.clear()
         with caplog.at_level("WARNING", logger="gtcrec"):

@@ -51,7 +51,7 @@ class DataConfig:
     feature_scaling: FeatureScaling = "none"
 
     def __post_init__(self):
-        check_choices(self, "data", ConfigError)
+        check_choices(self, "data", ConfigError, sep=".")
 
 
 @dataclass
@@ -69,8 +69,8 @@ class TrainConfig:
     deterministic: bool = False
     num_threads: int | None = None
     # CPU: treat subnormal floats (below 1.2e-38) as zero. Their arithmetic is slow on x86: without this SLMRec's
-    # epoch on ML-100K-MM grew from 5.8 s to 14.3 s over 50 epochs as subnormal activations appeared. Seeds
-    # trained before this option have no such key in their config.yaml: they ran without it.
+    # epoch on ML-100K-MM grew from 5.8 s to 14.3 s over 50 epochs as subnormal activations appeared. Each seed's
+    # metrics.json records the mode it finished with; seeds without that key predate the option (no flushing).
     flush_denormal: bool = True
     progress: bool = True
     checkpoint_every: int = 1  # epochs between resumable checkpoints (0: never); each replaces the last
@@ -79,15 +79,15 @@ class TrainConfig:
     modality_analysis: bool = False
     # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
     negatives: NegativePool = "all"
-    # Linear cost per epoch: this many batches per epoch whatever the data size, so that the batch grows with
-    # the data (never below batch_size) and each epoch propagates the graph a fixed number of times. null: batches
+    # Linear cost per epoch: at most this many batches per epoch whatever the data size, so that the batch grows
+    # with the data (never below batch_size) and each epoch propagates the graph a fixed number of times. null: batches
     # of batch_size (an epoch then costs about interactions^2).
     batches_per_epoch: int | None = None
     # how lr follows the batch when batches_per_epoch enlarges it: lr x (batch / batch_size)^p, p = 0 | 1/2 | 1
     lr_scaling: LRScaling = "sqrt"
 
     def __post_init__(self):
-        check_choices(self, "train", ConfigError)
+        check_choices(self, "train", ConfigError, sep=".")
         # Checked here, where every source of options (YAML, --set, flags, Python) meets, before any data
         # is read or any folder written.
         for name in ("epochs", "batch_size", "patience", "eval_every", "eval_batch_size"):
@@ -209,8 +209,8 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def check_choices(obj: Any, where: str, error: type[Exception] = ValueError) -> None:
-    """Raise ValueError naming the field if a ``Literal``-typed field of dataclass ``obj`` holds another value.
+def check_choices(obj: Any, where: str, error: type[Exception] = ValueError, sep: str = " option ") -> None:
+    """Raise ``error`` naming the field (``{where}{sep}{field}``) if a ``Literal``-typed field holds another value.
 
     The ``Literal`` annotation is the one list of allowed values; dataclasses call this in ``__post_init__``
     so that direct construction is checked as strictly as YAML input.
@@ -221,7 +221,7 @@ def check_choices(obj: Any, where: str, error: type[Exception] = ValueError) -> 
         if typing.get_origin(annotation) is typing.Literal:
             value = getattr(obj, f.name)
             if isinstance(value, bool) or value not in typing.get_args(annotation):
-                raise error(f"{where} option {f.name}={value!r}: expected one of {list(typing.get_args(annotation))}")
+                raise error(f"{where}{sep}{f.name}={value!r}: expected one of {list(typing.get_args(annotation))}")
 
 
 def from_dict(cls: type, values: dict[str, Any] | None, where: str = "config"):

@@ -99,7 +99,8 @@ def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
         if model is not None:
             full["model_params"] = asdict(from_dict(model.config_class, full["model_params"], "model_params"))
         out = {k: v for k, v in full.items() if k not in ignore}
-        # flush_denormal touches only values below 1.2e-38: a matter of speed, not of the protocol
+        # flush_denormal touches only values below 1.2e-38 (speed; its effect on metrics is not measured) and
+        # each seed's metrics.json records it
         out["train"] = {k: v for k, v in full["train"].items()
                         if k not in ("progress", "checkpoint_every", "flush_denormal")}
         return out

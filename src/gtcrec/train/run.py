@@ -136,7 +136,9 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
                                                          "stopped_early": fit.stopped_early,
                                                          "device": str(device), "torch": torch.__version__,
                                                          "git_commit": commit,
-                                                         "machine": _machine(device)})
+                                                         "machine": _machine(device),
+                                                         # what this seed ran with (older seeds: unrecorded)
+                                                         "flush_denormal": cfg.flush_denormal})
         return result
     finally:
         if file_handler is not None:

@@ -65,7 +65,7 @@ class FitResult:
 
 
 # Above this many batches per epoch in the exact mode, training suggests train.batches_per_epoch (scale.md: at
-# 1.7 M interactions, 653 batches of 2,048, an epoch of LightGCN is ~1,600 s against 51 s with 32 batches).
+# 1.7 M interactions, 583 training batches of 2,048, each propagating the whole graph; 32 batches took 51 s).
 MANY_BATCHES = 256
 
 
@@ -110,10 +110,10 @@ class Trainer:
             log.info("batches_per_epoch %d: batch %d, lr %.3g (%s scaling)", cfg.batches_per_epoch, self.batch_size,
                      lr, cfg.lr_scaling)
         n_batches = math.ceil(len(self.train_pairs) / self.batch_size)
-        if cfg.batches_per_epoch is None and n_batches > MANY_BATCHES:
+        if cfg.batches_per_epoch is None and n_batches > MANY_BATCHES and self.world.is_main:
             log.warning("an epoch has %d batches and each propagates the whole graph, so an epoch costs about "
-                        "interactions^2; --set train.batches_per_epoch=32 makes it linear (docs/results/scale.md)",
-                        n_batches)
+                        "interactions^2; --set train.batches_per_epoch=K (e.g. 8 to 32; accuracy measured with 8) "
+                        "makes it linear (docs/results/scale.md)", n_batches)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
