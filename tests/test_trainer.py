@@ -232,17 +232,23 @@ def test_batches_per_epoch_grows_the_batch_and_scales_the_learning_rate(small_sy
 
 
 @pytest.mark.parametrize("flush", [True, False])
-def test_a_run_sets_whether_subnormal_floats_flush_to_zero(small_synthetic, tmp_path, flush):
+def test_a_run_flushes_subnormal_floats_as_configured_and_restores_the_callers_mode(small_synthetic, tmp_path,
+                                                                                    monkeypatch, flush):
+    from gtcrec.train.run import flushes_subnormals
+
     if not torch.set_flush_denormal(not flush):
         pytest.skip("this CPU cannot flush subnormal floats")
-    subnormal = 1e-39  # below float32's smallest normal number (1.2e-38)
+    seen = []
+    original = trainer_module.Trainer.train_epoch
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch",
+                        lambda self, *a, **k: seen.append(flushes_subnormals()) or original(self, *a, **k))
     try:
         train(quick_config(epochs=1, flush_denormal=flush), data=small_synthetic, restart_dir=tmp_path / "run")
-        stored = torch.tensor([subnormal], dtype=torch.float32).item()
-        assert (stored == 0.0) if flush else (stored > 0.0)
+        assert seen == [flush]  # during training: as configured
+        assert flushes_subnormals() is (not flush)  # afterwards: the caller's mode again
         assert json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())["flush_denormal"] is flush
     finally:
-        torch.set_flush_denormal(True)  # what every training run sets by default
+        torch.set_flush_denormal(False)  # torch's default
 
 
 def test_a_large_exact_epoch_suggests_the_linear_cost_option(small_synthetic, monkeypatch, caplog):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import functools
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -284,10 +286,12 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
     check_run_config(config)  # every option, the model's included, before anything is read or written
     here = init_from_environment(resolve_device(config.train.device))  # a torchrun job: join its ranks
     if not here.distributed:
-        return _train_folder(config, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
+        with cpu_settings(config.train):
+            return _train_folder(config, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
     import torch.distributed as dist
 
-    result = _train_rank(config, here, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
+    with cpu_settings(config.train):
+        result = _train_rank(config, here, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
     dist.barrier()  # rank 0 has written the results
     dist.destroy_process_group()
     return result
@@ -296,14 +300,31 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
 def apply_cpu_settings(cfg: TrainConfig) -> None:
     """The CPU settings a run asks for: torch's thread count and whether subnormal floats flush to zero.
 
-    Both persist after the run, as torch's own setters do. The flush mode is per thread: set here, before the
-    run's first parallel operation, it reaches the OpenMP threads torch starts afterwards; threads a process
-    had already started keep their mode (in a Python session that ran torch code before, call
-    ``torch.set_flush_denormal`` first thing to have it everywhere).
+    They stay set (benchmark scripts call this once); :func:`train` restores the caller's afterwards. The flush
+    mode is per thread: set before a process's first parallel operation, it reaches the OpenMP threads torch
+    starts afterwards; threads already started keep their mode.
     """
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     torch.set_flush_denormal(cfg.flush_denormal)  # returns False where the CPU cannot; nothing to do then
+
+
+def flushes_subnormals() -> bool:
+    """Whether this thread flushes subnormal floats to zero (a subnormal float32 then reads back as 0)."""
+    return torch.tensor([1e-39], dtype=torch.float32).item() == 0.0
+
+
+@contextlib.contextmanager
+def cpu_settings(cfg: TrainConfig) -> Iterator[None]:
+    """:func:`apply_cpu_settings` for the duration of a run, then the caller's thread count and flush mode again
+    (flush-to-zero left on would break code that needs IEEE subnormals, e.g. hypothesis's float strategies)."""
+    threads, flush = torch.get_num_threads(), flushes_subnormals()
+    apply_cpu_settings(cfg)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(flush)
 
 
 def _train_rank(config: RunConfig, here: World, *, data: InteractionData | None,
@@ -317,7 +338,6 @@ def _train_rank(config: RunConfig, here: World, *, data: InteractionData | None,
     folder = [None]
     dist.broadcast_object_list(folder, 0)  # rank 0's run folder, once it has set it up
     root = Path(folder[0])
-    apply_cpu_settings(config.train)
     data = run_data(config.data, data)
     result = RunResult(config.model, data.name, run_dir=str(root))
     for seed in config.seeds:
@@ -339,7 +359,6 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
             p.name != LOCK_FILE for p in root.iterdir()):
         raise ConfigError(f"run folder {root} exists and is not empty; continue it with --resume, train it again "
                           "with --restart, or choose another --output-dir/--name")
-    apply_cpu_settings(config.train)
     new_folders = [p for p in [root, *root.parents] if not p.exists()]  # deepest first
     try:
         root.mkdir(parents=True, exist_ok=True)
