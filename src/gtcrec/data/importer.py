@@ -21,6 +21,7 @@ from .validation import (
     read_text_table,
     read_text_table_header,
     require_columns,
+    separator_name,
     too_many_fields,
 )
 
@@ -121,7 +122,7 @@ def _chunks(path: Path, sep: str | None) -> tuple[list[str], object]:
 
 
 def _text_chunks(path: Path, sep: str):
-    what = "tab" if sep == "\t" else repr(sep)
+    what = separator_name(sep)
     reader = iter(read_text_table(path, sep, chunksize=IMPORT_CHUNK_ROWS))
     while True:
         try:

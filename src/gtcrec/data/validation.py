@@ -11,11 +11,16 @@ import pandas as pd
 from .errors import DataError, DataWarning
 
 
+def separator_name(sep: str) -> str:
+    """How error messages name a table's separator."""
+    return "tab" if sep == "\t" else repr(sep)
+
+
 def too_many_fields(path: Path, sep: str) -> DataError:
     """The error for a table whose rows have more fields than its header, naming the first such line."""
     import csv
 
-    what = "tab" if sep == "\t" else repr(sep)
+    what = separator_name(sep)
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         rows = csv.reader(fh, delimiter=sep)
         header = next(rows, [])
@@ -37,7 +42,7 @@ def read_text_table(path: Path, sep: str, **read_options) -> pd.DataFrame:
     ``read_options`` go to ``pandas.read_csv`` (``chunksize`` gives an iterator of such frames, indexed by
     their rows' positions in the file; a parse error in a later chunk then surfaces while iterating).
     """
-    what = "tab" if sep == "\t" else repr(sep)
+    what = separator_name(sep)
     try:
         # index_col=False: rows longer than the header are an error, never silently taken as an index
         with warnings.catch_warnings():

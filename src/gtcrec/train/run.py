@@ -285,13 +285,12 @@ def train(config: RunConfig, *, data: InteractionData | None = None, resume_dir:
     _git_commit()
     check_run_config(config)  # every option, the model's included, before anything is read or written
     here = init_from_environment(resolve_device(config.train.device))  # a torchrun job: join its ranks
-    if not here.distributed:
-        with cpu_settings(config.train):
+    with cpu_settings(config.train):
+        if not here.distributed:
             return _train_folder(config, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
+        result = _train_rank(config, here, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
     import torch.distributed as dist
 
-    with cpu_settings(config.train):
-        result = _train_rank(config, here, data=data, resume_dir=resume_dir, restart_dir=restart_dir)
     dist.barrier()  # rank 0 has written the results
     dist.destroy_process_group()
     return result
