@@ -73,7 +73,7 @@ def test_an_interrupted_bench_entry_resumes_without_retraining_finished_seeds(sm
 def test_bench_refuses_to_mix_protocols_and_unknown_entries(small_synthetic, tmp_path):
     run_bench(["bprmf"], "synthetic", [1], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
     changed = FAST + [{"train": {"lr": 0.1}}]
-    with pytest.raises(ConfigError, match="different config"):
+    with pytest.raises(ConfigError, match=r"different config \(train.lr: .* there, 0.1 now\)"):
         run_bench(["bprmf"], "synthetic", [1], output_dir=tmp_path, overrides=changed, data=small_synthetic)
     with pytest.raises(ConfigError, match="neither a model"):
         run_bench(["no-such-model"], "synthetic", [1], output_dir=tmp_path / "x", data=small_synthetic)
@@ -144,11 +144,24 @@ def test_grid_cli_print_config_lists_every_point(capsys, tmp_path):
 
 
 def test_resume_is_not_blocked_by_an_option_added_later_with_its_old_default(tmp_path):
-    from gtcrec.train.bench import _same_protocol, entry_config
+    from gtcrec.train.bench import entry_config, protocol_differences
 
     new = entry_config("vbpr", "synthetic", [1], tmp_path, []).to_dict()
     old = {**new, "model_params": {k: v for k, v in new["model_params"].items() if k != "penalise_content"}}
-    assert _same_protocol(old, new)  # the option did not exist then; its default is the old behaviour
+    assert protocol_differences(old, new) == []  # the option did not exist then; its default is the old behaviour
     changed = {**new, "model_params": {**new["model_params"], "penalise_content": True}}
-    assert not _same_protocol(old, changed)
-    assert not _same_protocol({**old, "model_params": {"no_such_option": 1}}, new)
+    assert protocol_differences(old, changed) == ["model_params.penalise_content: False there, True now"]
+    assert protocol_differences({**old, "model_params": {"no_such_option": 1}}, new) is None
+
+
+def test_batches_per_epoch_auto_matches_a_saved_exact_run_only_where_it_resolves_to_exact(tmp_path):
+    from gtcrec.train.bench import entry_config, protocol_differences
+
+    new = entry_config("lightgcn", "synthetic", [1], tmp_path, []).to_dict()
+    assert new["train"]["batches_per_epoch"] == "auto"
+    old = {**new, "train": {**new["train"], "batches_per_epoch": None}}  # saved before auto was the default
+    assert protocol_differences(old, new) == ["train.batches_per_epoch: None there, 'auto' now"]
+    batch = new["train"]["batch_size"]
+    assert protocol_differences(old, new, n_train=256 * batch) == []  # 256 batches: auto is exact
+    assert protocol_differences(old, new, n_train=256 * batch + 1) == [
+        "train.batches_per_epoch: None there, 256 now"]

@@ -153,3 +153,11 @@ def test_a_run_option_outside_its_literal_type_is_rejected(override):
     cls = {"data": DataConfig, "train": TrainConfig}[section]
     with pytest.raises(ConfigError, match=rf"{section}\.{option}='.+': expected one of \["):
         cls(**{option: override.split("=")[1]})
+
+
+@pytest.mark.parametrize("value", ["fast", True, 0, 1.5])
+def test_batches_per_epoch_takes_an_integer_auto_or_null_and_says_so(value):
+    with pytest.raises(ConfigError, match=r"train.batches_per_epoch.*expected an integer.*auto.*null"):
+        build_config({"train": {"batches_per_epoch": value}})
+    for good in (None, "auto", 8):
+        assert build_config({"train": {"batches_per_epoch": good}}).train.batches_per_epoch == good

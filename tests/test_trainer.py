@@ -259,10 +259,28 @@ def test_a_large_exact_epoch_suggests_the_linear_cost_option(small_synthetic, mo
     model = build_model("lightgcn", ModelInputs.from_data(small_synthetic))
     n_batches = -(-len(small_synthetic.train) // 64)
     assert n_batches > 3
-    for cfg, warned in ((TrainConfig(batch_size=64, progress=False), True),
-                        (TrainConfig(batch_size=64, batches_per_epoch=4, progress=False), False),  # 4 > 3 too
-                        (TrainConfig(batch_size=len(small_synthetic.train), progress=False), False)):
+    n = len(small_synthetic.train)
+    for cfg, warned, batch in ((TrainConfig(batch_size=64, batches_per_epoch=None, progress=False), True, 64),
+                               (TrainConfig(batch_size=64, batches_per_epoch=4, progress=False), False,  # 4 > 3 too
+                                -(-n // 4)),
+                               (TrainConfig(batch_size=64, progress=False), False, -(-n // 3)),  # auto: capped at 3
+                               (TrainConfig(batch_size=n, batches_per_epoch=None, progress=False), False, n)):
         caplog.clear()
         with caplog.at_level("WARNING", logger="gtcrec"):
-            Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu"))
+            trainer = Trainer(model, small_synthetic, cfg, seed=0, device=torch.device("cpu"))
         assert any("train.batches_per_epoch" in r.message for r in caplog.records) is warned
+        assert trainer.batch_size == batch
+
+
+def test_batches_per_epoch_auto_is_exact_up_to_the_threshold_and_capped_above(monkeypatch):
+    from gtcrec.train.trainer import effective_batch_and_lr, resolved_batches_per_epoch
+
+    monkeypatch.setattr(trainer_module, "MANY_BATCHES", 4)
+    auto = TrainConfig(batch_size=10, lr=0.01, progress=False)
+    assert auto.batches_per_epoch == "auto"  # the default
+    assert effective_batch_and_lr(auto, 40) == (10, 0.01)  # 4 batches: exact
+    assert resolved_batches_per_epoch(auto, 40) is None
+    assert resolved_batches_per_epoch(auto, 41) == 4
+    batch, lr = effective_batch_and_lr(auto, 400)  # 40 exact batches -> 4 of 100, lr x sqrt(10)
+    assert (batch, lr) == (100, pytest.approx(0.01 * 10 ** 0.5))
+    assert effective_batch_and_lr(TrainConfig(batch_size=10, lr=0.01, batches_per_epoch=None), 400) == (10, 0.01)

@@ -79,10 +79,11 @@ class TrainConfig:
     modality_analysis: bool = False
     # BPR negatives from: all (every item) | train (items with a training interaction, as MMRec)
     negatives: NegativePool = "all"
-    # Linear cost per epoch: at most this many batches per epoch whatever the data size, so that the batch grows
-    # with the data (never below batch_size) and each epoch propagates the graph a fixed number of times. null: batches
-    # of batch_size (an epoch then costs about interactions^2).
-    batches_per_epoch: int | None = None
+    # Linear cost per epoch. K: at most K batches per epoch whatever the data size, so that the batch grows with the
+    # data (never below batch_size) and each epoch propagates the graph K times. null: batches of batch_size (exact;
+    # an epoch then costs about interactions^2). auto: exact while an epoch has at most 256 batches (every dataset
+    # of the field up to ~500 k training interactions at batch 2,048), 256 above (docs/results/scale.md).
+    batches_per_epoch: int | Literal["auto"] | None = "auto"
     # how lr follows the batch when batches_per_epoch enlarges it: lr x (batch / batch_size)^p, p = 0 | 1/2 | 1
     lr_scaling: LRScaling = "sqrt"
 
@@ -96,8 +97,9 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}={value}: expected an integer >= 1")
         if isinstance(self.checkpoint_every, int) and self.checkpoint_every < 0:
             raise ConfigError(f"train.checkpoint_every={self.checkpoint_every}: expected >= 0 (0: never)")
-        if isinstance(self.batches_per_epoch, int) and self.batches_per_epoch < 1:
-            raise ConfigError(f"train.batches_per_epoch={self.batches_per_epoch}: expected an integer >= 1, or null")
+        bpe = self.batches_per_epoch
+        if isinstance(bpe, bool) or (isinstance(bpe, int) and bpe < 1) or (isinstance(bpe, str) and bpe != "auto"):
+            raise ConfigError(f"train.batches_per_epoch={bpe!r}: expected an integer >= 1, auto or null")
         if self.num_threads is not None and isinstance(self.num_threads, int) and self.num_threads < 1:
             raise ConfigError(f"train.num_threads={self.num_threads}: expected an integer >= 1, or null")
         if isinstance(self.lr, (int, float)) and not (math.isfinite(self.lr) and self.lr > 0):
@@ -176,8 +178,9 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             try:
                 return _check_type(value, arg, where)
             except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+                errors.append(str(exc).removeprefix(f"{where}: expected ").rsplit(", got ", 1)[0])
+        allowed = errors + (["null"] if type(None) in args else [])
+        raise ConfigError(f"{where}: expected {' or '.join(allowed)}, got {value!r}")
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")

@@ -82,19 +82,23 @@ def entry_config(entry: str, dataset: str, seeds: list[int], output_dir: Path,
     return config
 
 
-def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Same config but for seeds, output folder, name, progress bars, how often checkpoints are written and
-    whether subnormal floats flush to zero.
+def protocol_differences(old: dict[str, Any], new: dict[str, Any], n_train: int | None = None) -> list[str] | None:
+    """The options (``section.name``) in which two configs differ, ignoring seeds, output folder, name, progress
+    bars, how often checkpoints are written and whether subnormal floats flush to zero; None if ``old`` cannot be
+    read by this version.
 
     Both sides are filled with today's defaults first, so an option added since the old run (with a
-    default that keeps the old behaviour) does not block resuming it.
+    default that keeps the old behaviour) does not block resuming it. With ``n_train`` (training pairs), the
+    batches per epoch compare as resolved (``auto`` is exact up to 256 batches, as null always is).
     """
     from ..models import MODELS
+    from .trainer import resolved_batches_per_epoch
 
     ignore = {"seeds", "output_dir", "name"}
 
     def protocol(cfg: dict[str, Any]) -> dict[str, Any]:
-        full = from_dict(RunConfig, cfg, "config").to_dict()
+        config = from_dict(RunConfig, cfg, "config")
+        full = config.to_dict()
         model = MODELS.get(full["model"])
         if model is not None:
             full["model_params"] = asdict(from_dict(model.config_class, full["model_params"], "model_params"))
@@ -103,12 +107,24 @@ def _same_protocol(old: dict[str, Any], new: dict[str, Any]) -> bool:
         # each seed's metrics.json records it
         out["train"] = {k: v for k, v in full["train"].items()
                         if k not in ("progress", "checkpoint_every", "flush_denormal")}
+        if n_train is not None:
+            out["train"]["batches_per_epoch"] = resolved_batches_per_epoch(config.train, n_train)
         return out
 
     try:
-        return protocol(old) == protocol(new)
+        before = protocol(old)
     except (ConfigError, ValueError, TypeError):  # an old config this version cannot read is not the same
-        return False
+        return None
+    after = protocol(new)
+    differences = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            differences += [f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in sorted(set(a) | set(b))
+                            if a.get(k) != b.get(k)]
+        elif a != b:
+            differences.append(f"{key}: {a!r} there, {b!r} now")
+    return differences
 
 
 @dataclass
@@ -176,8 +192,10 @@ def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> 
     saved = saved_config_path(run_dir)
     if saved.exists():
         old = yaml.safe_load(saved.read_text()) or {}
-        if not _same_protocol(old, config.to_dict()):
-            raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir "
+        differences = protocol_differences(old, config.to_dict(), len(data.train))
+        if differences is None or differences:
+            what = "; ".join(differences[:3]) if differences else "a config this version cannot read"
+            raise ConfigError(f"{run_dir} holds a run with a different config ({what}); use another --output-dir "
                               "or remove it")
         if has_progress(run_dir):
             return train(config, data=data, resume_dir=run_dir)

@@ -64,17 +64,26 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
-# Above this many batches per epoch in the exact mode, training suggests train.batches_per_epoch (scale.md: at
-# 1.7 M interactions, 583 training batches of 2,048, each propagating the whole graph; 32 batches took 51 s).
+# batches_per_epoch "auto" keeps exact epochs up to this many batches and caps larger ones here; with it off
+# (null), training warns above it (scale.md: at 1.7 M interactions an exact epoch has 583 batches of 2,048, each
+# propagating the whole graph; 32 batches took 51 s on one thread).
 MANY_BATCHES = 256
+
+
+def resolved_batches_per_epoch(cfg: TrainConfig, n_train: int) -> int | None:
+    """``cfg.batches_per_epoch`` with ``auto`` resolved for ``n_train`` training pairs (None: exact epochs)."""
+    if cfg.batches_per_epoch == "auto":
+        return MANY_BATCHES if math.ceil(n_train / cfg.batch_size) > MANY_BATCHES else None
+    return cfg.batches_per_epoch
 
 
 def effective_batch_and_lr(cfg: TrainConfig, n_train: int) -> tuple[int, float]:
     """The batch size and learning rate training uses: ``cfg``'s, unless ``batches_per_epoch`` asks for larger
     batches (then the lr grows by the batch ratio to the power set by ``lr_scaling``)."""
-    if cfg.batches_per_epoch is None:
+    cap = resolved_batches_per_epoch(cfg, n_train)
+    if cap is None:
         return cfg.batch_size, cfg.lr
-    batch = max(cfg.batch_size, math.ceil(n_train / cfg.batches_per_epoch))
+    batch = max(cfg.batch_size, math.ceil(n_train / cap))
     return batch, cfg.lr * (batch / cfg.batch_size) ** LR_SCALINGS[cfg.lr_scaling]
 
 
@@ -106,14 +115,14 @@ class Trainer:
         self.train_pairs = torch.as_tensor(data.train, dtype=torch.long, device=device)
         self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device, pool=cfg.negatives)
         self.batch_size, lr = effective_batch_and_lr(cfg, len(self.train_pairs))
-        if self.batch_size != cfg.batch_size:
-            log.info("batches_per_epoch %d: batch %d, lr %.3g (%s scaling)", cfg.batches_per_epoch, self.batch_size,
-                     lr, cfg.lr_scaling)
+        if self.batch_size != cfg.batch_size and self.world.is_main:
+            log.info("batches_per_epoch %s: batch %d instead of %d, lr %.3g (%s scaling)", cfg.batches_per_epoch,
+                     self.batch_size, cfg.batch_size, lr, cfg.lr_scaling)
         n_batches = math.ceil(len(self.train_pairs) / self.batch_size)
         if cfg.batches_per_epoch is None and n_batches > MANY_BATCHES and self.world.is_main:
             log.warning("an epoch has %d batches and each propagates the whole graph, so an epoch costs about "
-                        "interactions^2; --set train.batches_per_epoch=K (e.g. 8 to 32; accuracy measured with 8) "
-                        "makes it linear (docs/results/scale.md)", n_batches)
+                        "interactions^2; train.batches_per_epoch auto (the default: 256 above 256) or K (e.g. 8 to 32; "
+                        "accuracy measured with 8) makes it linear (docs/results/scale.md)", n_batches)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
