@@ -5,7 +5,9 @@
 
 For every dataset and model of the manifest: test Recall, NDCG and MAP at 5/10/20/50, mean ± sample std over
 seeds, each seed tested once at its best-validation epoch. A grid folder contributes its validation-chosen
-point on its final seeds only (never its selection seeds); a run folder all its seeds. Nothing is trained.
+point on its final seeds only (never its selection seeds); a run folder all its seeds; an entry
+`{runs: [folder, ...], selection: text}` the seeds of all its run folders, described by the text (e.g. a grid's
+chosen point trained again with a longer patience). Nothing is trained.
 Where the manifest names published numbers for a dataset, a second table sets ours beside them, with the
 source and how its protocol differs from ours.
 """
@@ -50,18 +52,27 @@ def source(folder: Path) -> tuple[RunSeeds | None, str]:
 class Measured:
     """One model's test metrics over its seeds, or why there are none."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self, entry: str | dict):
+        """``entry``: a folder (relative to the repository root), or ``{runs: [folders], selection: text}``."""
+        if isinstance(entry, dict):
+            folders, selection = [ROOT / f for f in entry["runs"]], entry["selection"]
+        else:
+            folders, selection = [ROOT / entry], None
+        self.folder = folders[0]
         self.seeds: list[int] = []
         self.values: dict[str, list[float]] = {}
-        runs, self.how = source(folder)
-        if runs is None:
-            return
-        try:
-            results = seed_metrics(runs)
-        except DataError:
-            self.how = "no finished seed yet"
-            return
+        results = []
+        for folder in folders:
+            runs, self.how = source(folder)
+            if runs is None:
+                self.folder = folder
+                return
+            try:
+                results += seed_metrics(runs)
+            except DataError:
+                self.folder, self.how = folder, "no finished seed yet"
+                return
+        self.how = selection or self.how
         self.seeds = [r["seed"] for r in results]
         for name in METRICS:
             self.values[name] = [r["test"][name] for r in results if name in r.get("test", {})]
@@ -119,7 +130,7 @@ def render(manifest: dict, commit: str, date: str) -> str:
              "publication reports these models on the same data, its numbers follow the table."), ""]
     head = "| model | seeds | selection | " + " | ".join(short(m) for m in METRICS) + " |"
     for dataset, models in manifest["datasets"].items():
-        measured = {model: Measured(ROOT / folder) for model, folder in models.items()}
+        measured = {model: Measured(entry) for model, entry in models.items()}
         lines += [f"## {dataset}", "", head, "|" + "---|" * (len(METRICS) + 3)]
         lines += [row(model, m) for model, m in measured.items()]
         lines.append("")

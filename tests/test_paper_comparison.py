@@ -21,7 +21,9 @@ def fake_run(folder: Path, recalls: dict[int, float]) -> Path:
 
 def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(tmp_path):
     run = fake_run(tmp_path / "lightgcn", {1: 0.08, 2: 0.10})
-    manifest = {"datasets": {"TikTok": {"LightGCN": str(run), "GRCN": str(tmp_path / "absent")}},
+    longer = {"runs": [str(fake_run(tmp_path / "gtc-a", {2: 0.1, 3: 0.2})), str(fake_run(tmp_path / "gtc-b", {4: 0.3}))],
+              "selection": "grid point, patience 20"}
+    manifest = {"datasets": {"TikTok": {"LightGCN": str(run), "GRCN": str(tmp_path / "absent"), "GTC": longer}},
                 "published": {"TikTok": {"source": "Some paper, Table 1", "protocol": "Three modalities.",
                                          "metrics": ["recall@20", "ndcg@20"],
                                          "models": {"LightGCN": [0.06, 0.05], "GRCN": [0.08, 0.035]}}},
@@ -31,6 +33,8 @@ def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(
     ours = next(line for line in lines if line.startswith("| LightGCN | 1, 2 | preset |"))
     assert "0.0900 ± 0.0141" in ours  # R@20 mean and sample std of the two seeds
     assert any(line.startswith("| GRCN | – | no run folder in this checkout") for line in lines)
+    pooled = next(line for line in lines if line.startswith("| GTC | 2, 3, 4 | grid point, patience 20 |"))
+    assert "0.2000 ± 0.1000" in pooled  # the seeds of both folders
     beside = next(line for line in lines if line.startswith("| LightGCN | 0.0600 |"))
     cells = [cell.strip() for cell in beside.strip("|").split("|")]
     assert cells == ["LightGCN", "0.0600", "0.0900 ± 0.0141", "+50.0%", "0.0500", "0.0450 ± 0.0071", "-10.0%"]
