@@ -27,7 +27,9 @@ device=${GTCREC_GPU_DEVICE:-cuda}  # cpu only to try this script where there is 
 } 2>&1 | tee "$out/machine.txt"
 
 status=0
-"$python" -m pytest -q -rs tests/test_cuda.py 2>&1 | tee "$out/cuda-tests.txt" || status=1
+# the CUDA tests, and data-parallel training over NCCL where there are 2 GPUs (skipped, with the reason, on one)
+"$python" -m pytest -q -rs tests/test_cuda.py tests/test_distributed.py -k "cuda or nccl" 2>&1 \
+  | tee "$out/cuda-tests.txt" || status=1
 
 models=${GTCREC_GPU_MODELS:-freedom dragon lightgcn gtc-concat gtc mgcn bm3 vbpr lgmrec}
 # shellcheck disable=SC2086  # one word per model

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from gtcrec.data import SyntheticConfig, make_synthetic, write_mmrec
 
@@ -66,6 +67,22 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(dataset, tm
     assert "2 ranks" in (tmp_path / "two" / "seed0" / "train.log").read_text()
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
     assert ranks.stdout.count("| recall |") == 1  # rank 0 alone reports
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2,
+                    reason="NCCL needs 2 GPUs (it refuses two ranks on one); benchmarks/gpu_checks.sh runs this")
+def test_two_gpu_ranks_with_nccl_train_like_one_gpu_process(dataset, tmp_path):
+    argv = _argv(dataset, "--epochs", "5", "--device", "cuda", "--output-dir", str(tmp_path))
+    single = subprocess.run([sys.executable, *argv, "--name", "one"], env=ENV, capture_output=True, text=True,
+                            check=False)
+    assert single.returncode == 0, single.stderr
+    ranks = subprocess.run(_torchrun(*argv, "--name", "two"), env=ENV, capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert ranks.returncode == 0, ranks.stderr
+    assert "2 ranks" in (tmp_path / "two" / "seed0" / "train.log").read_text()
+    assert _metrics(tmp_path / "two")["device"] == "cuda:0"  # rank 0's device: NCCL, one GPU per rank
+    # GPU reductions are not bitwise reproducible: a looser tolerance than gloo's
+    _assert_same_training(_metrics(tmp_path / "one"), _metrics(tmp_path / "two"), 1e-3)
 
 
 def test_two_ranks_draw_freedoms_per_epoch_graphs_like_one_process(dataset, tmp_path):
