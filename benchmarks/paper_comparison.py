@@ -74,6 +74,9 @@ class Measured:
                 return
         self.how = selection or self.how
         self.seeds = [r["seed"] for r in results]
+        if len(set(self.seeds)) < len(self.seeds):
+            raise SystemExit(f"{', '.join(str(f) for f in folders)}: a seed appears twice ({self.seeds}); "
+                             "expected folders with disjoint seeds")
         for name in METRICS:
             self.values[name] = [r["test"][name] for r in results if name in r.get("test", {})]
 

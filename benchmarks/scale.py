@@ -140,7 +140,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["lightgcn", "freedom", "gtc"])
     parser.add_argument("--max-batches", type=int, help="time this many batches per epoch and project")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batches-per-epoch", type=int, help="train.batches_per_epoch (linear cost per epoch)")
+    parser.add_argument("--batches-per-epoch", type=int,
+                        help="train.batches_per_epoch (linear cost per epoch); without it, exact epochs (null), "
+                        "not the library's default auto")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (then peak GPU memory is reported too)")
     parser.add_argument("--data-dir", default="runs/scale-data")
     parser.add_argument("--plot", help="write a log-log plot of s/epoch against interactions here (matplotlib)")

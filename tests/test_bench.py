@@ -73,7 +73,7 @@ def test_an_interrupted_bench_entry_resumes_without_retraining_finished_seeds(sm
 def test_bench_refuses_to_mix_protocols_and_unknown_entries(small_synthetic, tmp_path):
     run_bench(["bprmf"], "synthetic", [1], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
     changed = FAST + [{"train": {"lr": 0.1}}]
-    with pytest.raises(ConfigError, match=r"different config \(train.lr: .* there, 0.1 now\)"):
+    with pytest.raises(ConfigError, match=r"different config \(train.lr: saved .*, requested 0.1\)"):
         run_bench(["bprmf"], "synthetic", [1], output_dir=tmp_path, overrides=changed, data=small_synthetic)
     with pytest.raises(ConfigError, match="neither a model"):
         run_bench(["no-such-model"], "synthetic", [1], output_dir=tmp_path / "x", data=small_synthetic)
@@ -150,7 +150,7 @@ def test_resume_is_not_blocked_by_an_option_added_later_with_its_old_default(tmp
     old = {**new, "model_params": {k: v for k, v in new["model_params"].items() if k != "penalise_content"}}
     assert protocol_differences(old, new) == []  # the option did not exist then; its default is the old behaviour
     changed = {**new, "model_params": {**new["model_params"], "penalise_content": True}}
-    assert protocol_differences(old, changed) == ["model_params.penalise_content: False there, True now"]
+    assert protocol_differences(old, changed) == ["model_params.penalise_content: saved False, requested True"]
     assert protocol_differences({**old, "model_params": {"no_such_option": 1}}, new) is None
 
 
@@ -160,8 +160,12 @@ def test_batches_per_epoch_auto_matches_a_saved_exact_run_only_where_it_resolves
     new = entry_config("lightgcn", "synthetic", [1], tmp_path, []).to_dict()
     assert new["train"]["batches_per_epoch"] == "auto"
     old = {**new, "train": {**new["train"], "batches_per_epoch": None}}  # saved before auto was the default
-    assert protocol_differences(old, new) == ["train.batches_per_epoch: None there, 'auto' now"]
+    assert protocol_differences(old, new) == ["train.batches_per_epoch: saved None, requested 'auto'"]
     batch = new["train"]["batch_size"]
     assert protocol_differences(old, new, n_train=256 * batch) == []  # 256 batches: auto is exact
     assert protocol_differences(old, new, n_train=256 * batch + 1) == [
-        "train.batches_per_epoch: None there, 256 now"]
+        "train.batches_per_epoch: saved None, requested 256"]
+    # a config saved before the option existed ran exact: it is read as null, not as today's auto
+    predates = {**new, "train": {k: v for k, v in new["train"].items() if k != "batches_per_epoch"}}
+    assert protocol_differences(predates, new, n_train=256 * batch + 1) == [
+        "train.batches_per_epoch: saved None, requested 256"]

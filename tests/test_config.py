@@ -161,3 +161,8 @@ def test_batches_per_epoch_takes_an_integer_auto_or_null_and_says_so(value):
         build_config({"train": {"batches_per_epoch": value}})
     for good in (None, "auto", 8):
         assert build_config({"train": {"batches_per_epoch": good}}).train.batches_per_epoch == good
+
+
+def test_a_bad_list_element_is_named_even_where_the_list_may_be_null():
+    with pytest.raises(ConfigError, match=r"^config.data.modalities\[1\]: expected a string, got 3$"):
+        build_config({"data": {"modalities": ["v", 3]}})

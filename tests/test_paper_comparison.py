@@ -65,3 +65,12 @@ def test_aggregate_runs_pools_folders_and_compares_each_row_with_the_reference(t
     assert next(line for line in out.splitlines() if line.startswith("| A |")).startswith("| A | 1,2,3 |")
     twice = subprocess.run([sys.executable, script, f"A={a}", f"A={b}"], capture_output=True, text=True, check=False)
     assert twice.returncode != 0 and "given twice" in twice.stderr
+
+
+def test_pooled_folders_that_share_a_seed_are_refused(tmp_path):
+    import pytest
+
+    entry = {"runs": [str(fake_run(tmp_path / "a", {2: 0.1})), str(fake_run(tmp_path / "b", {2: 0.2}))],
+             "selection": "x"}
+    with pytest.raises(SystemExit, match="a seed appears twice"):
+        paper_comparison.Measured(entry)

@@ -284,3 +284,28 @@ def test_batches_per_epoch_auto_is_exact_up_to_the_threshold_and_capped_above(mo
     batch, lr = effective_batch_and_lr(auto, 400)  # 40 exact batches -> 4 of 100, lr x sqrt(10)
     assert (batch, lr) == (100, pytest.approx(0.01 * 10 ** 0.5))
     assert effective_batch_and_lr(TrainConfig(batch_size=10, lr=0.01, batches_per_epoch=None), 400) == (10, 0.01)
+
+
+def test_each_seed_records_the_batch_and_learning_rate_it_trained_with(small_synthetic, tmp_path):
+    import math
+
+    train(quick_config(epochs=1, batches_per_epoch=2), data=small_synthetic, restart_dir=tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())
+    batch = math.ceil(len(small_synthetic.train) / 2)
+    assert metrics["batch_size_used"] == batch
+    assert metrics["lr_used"] == pytest.approx(0.01 * (batch / 256) ** 0.5)
+
+
+def test_a_run_saved_before_auto_existed_resumes_exact(small_synthetic, tmp_path, capsys):
+    import yaml
+
+    from gtcrec.cli import main
+
+    train(quick_config(epochs=1), data=small_synthetic, restart_dir=tmp_path / "run")
+    saved = tmp_path / "run" / "config.yaml"
+    config = yaml.safe_load(saved.read_text())
+    assert config["train"].pop("batches_per_epoch") == "auto"
+    saved.write_text(yaml.safe_dump(config))  # as an older version wrote it: no such key
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "run"), "--print-config"]) == 0
+    assert "batches_per_epoch: null" in capsys.readouterr().out

@@ -21,9 +21,9 @@ from .config import (
     ConfigError,
     RunConfig,
     build_config,
-    from_dict,
     load_yaml_config,
     parse_override,
+    saved_run_config,
 )
 from .data.errors import DataError, DataWarning
 from .errors import UserError
@@ -87,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         if not saved_config_path(existing).exists():
             raise DataError("no config.yaml: not a gtcrec run folder", path=existing)
-        config = from_dict(RunConfig, load_yaml_config(str(saved_config_path(existing))), "config")
+        config = saved_run_config(load_yaml_config(str(saved_config_path(existing))))
     else:
         config = _train_config(args)
     if args.print_config:

@@ -178,8 +178,12 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             try:
                 return _check_type(value, arg, where)
             except ConfigError as exc:
-                errors.append(str(exc).removeprefix(f"{where}: expected ").rsplit(", got ", 1)[0])
-        allowed = errors + (["null"] if type(None) in args else [])
+                errors.append(exc)
+        prefix = f"{where}: expected "
+        if len(errors) == 1 or not all(str(e).startswith(prefix) for e in errors):
+            raise errors[0]  # e.g. about one element of a list: the inner message names it
+        allowed = [str(e).removeprefix(prefix).rsplit(", got ", 1)[0] for e in errors]
+        allowed += ["null"] if type(None) in args else []
         raise ConfigError(f"{where}: expected {' or '.join(allowed)}, got {value!r}")
     if origin is list:
         if not isinstance(value, (list, tuple)):
@@ -279,6 +283,22 @@ def parse_override(text: str) -> dict[str, Any]:
 
 
 INHERITS_KEY = "inherits"
+
+
+# Options whose default changed: a run saved before the change holds no key for them and ran with the old
+# behaviour, which reading it with today's default would silently change. "auto" became the default on 2026-11-30.
+BEFORE_DEFAULT_CHANGED: dict[str, dict[str, Any]] = {"train": {"batches_per_epoch": None}}
+
+
+def saved_run_config(values: dict[str, Any]) -> RunConfig:
+    """A run folder's saved config, with the behaviour it ran with where it predates a changed default."""
+    if isinstance(values, dict):
+        values = dict(values)
+        for section, old in BEFORE_DEFAULT_CHANGED.items():
+            saved = values.get(section)
+            if saved is None or isinstance(saved, dict):
+                values[section] = {**old, **(saved or {})}
+    return from_dict(RunConfig, values, "config")
 
 
 def load_yaml_config(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[str, Any]:

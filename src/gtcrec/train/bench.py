@@ -25,6 +25,7 @@ from ..config import (
     build_config,
     from_dict,
     load_yaml_config,
+    saved_run_config,
 )
 from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
@@ -83,7 +84,7 @@ def entry_config(entry: str, dataset: str, seeds: list[int], output_dir: Path,
 
 
 def protocol_differences(old: dict[str, Any], new: dict[str, Any], n_train: int | None = None) -> list[str] | None:
-    """The options (``section.name``) in which two configs differ, ignoring seeds, output folder, name, progress
+    """The options (``section.name``) in which a saved config and a requested one differ, ignoring seeds, output folder, name, progress
     bars, how often checkpoints are written and whether subnormal floats flush to zero; None if ``old`` cannot be
     read by this version.
 
@@ -96,8 +97,8 @@ def protocol_differences(old: dict[str, Any], new: dict[str, Any], n_train: int 
 
     ignore = {"seeds", "output_dir", "name"}
 
-    def protocol(cfg: dict[str, Any]) -> dict[str, Any]:
-        config = from_dict(RunConfig, cfg, "config")
+    def protocol(cfg: dict[str, Any], saved: bool = False) -> dict[str, Any]:
+        config = saved_run_config(cfg) if saved else from_dict(RunConfig, cfg, "config")
         full = config.to_dict()
         model = MODELS.get(full["model"])
         if model is not None:
@@ -112,7 +113,7 @@ def protocol_differences(old: dict[str, Any], new: dict[str, Any], n_train: int 
         return out
 
     try:
-        before = protocol(old)
+        before = protocol(old, saved=True)
     except (ConfigError, ValueError, TypeError):  # an old config this version cannot read is not the same
         return None
     after = protocol(new)
@@ -120,10 +121,10 @@ def protocol_differences(old: dict[str, Any], new: dict[str, Any], n_train: int 
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            differences += [f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in sorted(set(a) | set(b))
+            differences += [f"{key}.{k}: saved {a.get(k)!r}, requested {b.get(k)!r}" for k in sorted(set(a) | set(b))
                             if a.get(k) != b.get(k)]
         elif a != b:
-            differences.append(f"{key}: {a!r} there, {b!r} now")
+            differences.append(f"{key}: saved {a!r}, requested {b!r}")
     return differences
 
 
@@ -195,6 +196,7 @@ def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> 
         differences = protocol_differences(old, config.to_dict(), len(data.train))
         if differences is None or differences:
             what = "; ".join(differences[:3]) if differences else "a config this version cannot read"
+            what += f" and {len(differences) - 3} more" if differences and len(differences) > 3 else ""
             raise ConfigError(f"{run_dir} holds a run with a different config ({what}); use another --output-dir "
                               "or remove it")
         if has_progress(run_dir):

@@ -28,6 +28,7 @@ from ..config import (
     check_model_options,
     from_dict,
     load_yaml_config,
+    saved_run_config,
 )
 from ..data.dataset import InteractionData
 from ..data.errors import DataError
@@ -140,7 +141,9 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
                                                          "git_commit": commit,
                                                          "machine": _machine(device),
                                                          # what this seed ran with (older seeds: unrecorded)
-                                                         "flush_denormal": cfg.flush_denormal})
+                                                         "flush_denormal": cfg.flush_denormal,
+                                                         "batch_size_used": trainer.batch_size,
+                                                         "lr_used": trainer.lr})
         return result
     finally:
         if file_handler is not None:
@@ -189,7 +192,7 @@ def load_trained_run(run_dir: str | Path, *, device: str | None = None, dataset:
     already loaded (unscaled, as load_dataset returns it); ``device`` defaults to the run's ``train.device``.
     """
     run = find_seed_dir(run_dir)
-    config = from_dict(RunConfig, load_yaml_config(str(run / "config.yaml")), "config")
+    config = saved_run_config(load_yaml_config(str(run / "config.yaml")))
     data = run_data(config.data, data, dataset=dataset)  # modalities and feature scaling as in training
     device = resolve_device(device or config.train.device)
     model = build_model(config.model, ModelInputs.from_data(data), config.model_params).to(device)

@@ -114,16 +114,17 @@ class Trainer:
             self.valid_evaluator.shard(share(len(self.valid_evaluator.users), self.world))
         self.train_pairs = torch.as_tensor(data.train, dtype=torch.long, device=device)
         self.sampler = NegativeSampler(data.train, data.n_users, data.n_items, device, pool=cfg.negatives)
-        self.batch_size, lr = effective_batch_and_lr(cfg, len(self.train_pairs))
+        # what this run trains with, recorded in metrics.json (batches_per_epoch may enlarge both)
+        self.batch_size, self.lr = effective_batch_and_lr(cfg, len(self.train_pairs))
         if self.batch_size != cfg.batch_size and self.world.is_main:
             log.info("batches_per_epoch %s: batch %d instead of %d, lr %.3g (%s scaling)", cfg.batches_per_epoch,
-                     self.batch_size, cfg.batch_size, lr, cfg.lr_scaling)
+                     self.batch_size, cfg.batch_size, self.lr, cfg.lr_scaling)
         n_batches = math.ceil(len(self.train_pairs) / self.batch_size)
         if cfg.batches_per_epoch is None and n_batches > MANY_BATCHES and self.world.is_main:
             log.warning("an epoch has %d batches and each propagates the whole graph, so an epoch costs about "
                         "interactions^2; train.batches_per_epoch auto (the default: 256 above 256) or K (e.g. 8 to 32; "
                         "accuracy measured with 8) makes it linear (docs/results/scale.md)", n_batches)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.best_state: dict[str, torch.Tensor] | None = None
