@@ -38,6 +38,40 @@ def test_user_cooccurrence_matches_dense_reference():
         assert np.allclose(np.sort(row.data)[::-1], expected[expected > 0])
 
 
+def _dense_cooccurrence_reference(train: sp.csr_matrix, k: int, seed: int = 0) -> sp.csr_matrix:
+    """The earlier dense implementation: every user's counts against all users, top-k with the same jitter."""
+    import torch
+
+    from gtcrec.graph.knn import _pair_jitter
+
+    dense = torch.from_numpy((train > 0).astype(np.float32).toarray())
+    n = dense.shape[0]
+    counts = dense @ dense.T
+    counts.fill_diagonal_(0)
+    kth = torch.topk(counts, k, dim=1).values[:, -1:]
+    tie_r, tie_c = ((counts == kth) & (counts > 0)).nonzero(as_tuple=True)
+    keyed = counts.clone()
+    keyed[tie_r, tie_c] += _pair_jitter(tie_r, tie_c, seed)
+    top = torch.topk(keyed, k, dim=1).indices
+    mat = sp.csr_matrix((counts.gather(1, top).reshape(-1).numpy(),
+                         (np.repeat(np.arange(n), k), top.reshape(-1).numpy())), shape=(n, n))
+    mat.eliminate_zeros()
+    return mat
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sparse_user_cooccurrence_equals_the_dense_computation_whatever_the_chunks(seed):
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 120, 60
+    popularity = rng.pareto(1.2, n_items) + 1  # heavy-tailed items: many tied counts, some long rows
+    dense = (rng.random((n_users, n_items)) < 0.02 * popularity / popularity.mean()).astype(np.float32)
+    train = sp.csr_matrix(dense)
+    reference = _dense_cooccurrence_reference(train, 8, seed)
+    for chunk_size, max_entries in ((1024, 1 << 24), (7, 1 << 24), (1024, 50), (3, 1)):
+        graph = user_cooccurrence_graph(train, 8, chunk_size=chunk_size, seed=seed, max_entries=max_entries)
+        assert (graph != reference).nnz == 0, (chunk_size, max_entries)
+
+
 def test_user_cooccurrence_ties_are_broken_at_random_not_by_id():
     # 200 users all share item 0 (count 1 with everyone); users 0..49 also share item 1 with each other
     n = 200
