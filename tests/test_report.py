@@ -90,3 +90,24 @@ def test_a_finished_grid_is_shown_by_its_final_seeds_only(runs, tmp_path):
         rows = {r["metric"]: r for r in csv.DictReader(fh)}
     assert rows["recall@20"]["run"] == "lightgcn" and rows["recall@20"]["seeds"] == "1"
     assert float(rows["recall@20"]["mean"]) == pytest.approx(final["test"]["recall@20"])
+
+
+def test_labelled_arguments_name_runs_and_pool_the_seeds_of_several_folders(runs, tmp_path):
+    import shutil
+
+    _, folders = runs
+    split = tmp_path / "split"  # lightgcn's two seeds in two bench-like folders, each holding a "lightgcn" folder
+    for seed in (0, 1):
+        shutil.copytree(folders["lightgcn"] / f"seed{seed}", split / f"s{seed}" / "lightgcn" / f"seed{seed}")
+    assert main(["report", f"pooled={split / 's0' / 'lightgcn'},{split / 's1' / 'lightgcn'}",
+                 f"one={split / 's0' / 'lightgcn'}", str(folders["bprmf"]), "--out", str(tmp_path / "rep")]) == 0
+    with open(tmp_path / "rep" / "test.csv") as fh:
+        rows = {(r["run"], r["metric"]): r for r in csv.DictReader(fh)}
+    values = [json.loads((folders["lightgcn"] / f"seed{s}" / "metrics.json").read_text())["test"]["recall@20"]
+              for s in (0, 1)]
+    assert rows[("pooled", "recall@20")]["seeds"] == "2"
+    assert float(rows[("pooled", "recall@20")]["mean"]) == pytest.approx(sum(values) / 2)
+    assert float(rows[("one", "recall@20")]["mean"]) == pytest.approx(values[0])
+    assert ("bprmf", "recall@20") in rows
+    twice = f"twice={split / 's0' / 'lightgcn'},{split / 's0' / 'lightgcn'}"
+    assert main(["report", twice, "--out", str(tmp_path / "rep2")]) == 2  # the same seed twice: refused

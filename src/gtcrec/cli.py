@@ -567,7 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="figures, CSVs and a Markdown page from saved runs and grids "
                                       "(needs gtcrec[plot])")
-    p.add_argument("folders", nargs="+", help="run folders (seed*/metrics.json) and grid folders (grid.json)")
+    p.add_argument("folders", nargs="+", help="run folders (seed*/metrics.json), grid folders (grid.json), or "
+                   "LABEL=FOLDER[,FOLDER...]: a name for a run and several folders' seeds pooled under it "
+                   "(e.g. image=runs/a/gtc,runs/b/gtc)")
     p.add_argument("--out", required=True, help="folder for report.md, the PNGs and the CSVs")
     p.set_defaults(func=cmd_report)
 

@@ -55,8 +55,19 @@ class RunSeeds(NamedTuple):
     seeds: tuple[int, ...] | None = None
 
 
-def seed_metrics(run: Path | RunSeeds) -> list[dict]:
-    """Every finished seed of a run folder (or the one seed of a seed folder), or the seeds asked for."""
+Run = Path | RunSeeds | tuple[Path | RunSeeds, ...]  # a tuple: several folders pooled under one label
+
+
+def seed_metrics(run: Run) -> list[dict]:
+    """Every finished seed of a run folder (or the one seed of a seed folder), or the seeds asked for; of a
+    tuple of folders, all their seeds (no seed twice)."""
+    if isinstance(run, tuple) and not isinstance(run, RunSeeds):
+        results = [m for part in run for m in seed_metrics(part)]
+        seeds = [m.get("seed") for m in results]
+        if len(set(seeds)) < len(seeds):
+            raise DataError(f"pooled folders share a seed ({sorted(seeds)}); expected disjoint seeds",
+                            path=", ".join(str(getattr(p, "path", p)) for p in run))
+        return results
     run, wanted = (run.path, run.seeds) if isinstance(run, RunSeeds) else (run, None)
     files = [run / "metrics.json"] if (run / "metrics.json").is_file() else sorted(run.glob("seed*/metrics.json"))
     if wanted is not None:
@@ -86,7 +97,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
-def curves(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, Path]:
+def curves(runs: dict[str, Run], out: Path) -> tuple[Path, Path]:
     rows = []
     for label, run in runs.items():
         for seed in seed_metrics(run):
@@ -124,7 +135,7 @@ def curves(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, Path]:
     return out / "curves.png", out / "curves.csv"
 
 
-def analysis_curves(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, Path] | None:
+def analysis_curves(runs: dict[str, Run], out: Path) -> tuple[Path, Path] | None:
     """Balance and each view's consistency per epoch; None when no run recorded them."""
     rows = []
     for label, run in runs.items():
@@ -156,7 +167,7 @@ def analysis_curves(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, 
     return out / "analysis.png", out / "analysis.csv"
 
 
-def test_bars(runs: dict[str, Path | RunSeeds], out: Path) -> tuple[Path, Path, list[list]]:
+def test_bars(runs: dict[str, Run], out: Path) -> tuple[Path, Path, list[list]]:
     rows = []
     for label, run in runs.items():
         seeds = seed_metrics(run)
@@ -211,12 +222,41 @@ def sensitivity(grid_dir: Path, out: Path) -> tuple[Path, Path]:
     return out / "sensitivity.png", out / "sensitivity.csv"
 
 
+def _labelled(arg: str | Path) -> tuple[str, list[Path]] | None:
+    """``LABEL=FOLDER[,FOLDER...]`` as (label, folders); None for a plain folder."""
+    label, sep, rest = str(arg).partition("=")
+    if not sep or not label or "/" in label or Path(arg).exists():
+        return None
+    return label, [Path(p) for p in rest.split(",") if p]
+
+
 def write_report(paths: list[str | Path], out: str | Path) -> Path:
-    """Figures, CSVs and ``report.md`` in ``out`` for run folders and grid folders (told apart by grid.json)."""
+    """Figures, CSVs and ``report.md`` in ``out`` for run folders and grid folders (told apart by grid.json).
+
+    ``LABEL=FOLDER[,FOLDER...]`` names a run (e.g. one of several bench folders whose model folders share a
+    name) and pools the seeds of several folders under it; a grid folder there contributes its final run.
+    """
     out = Path(out)
-    runs, grids = {}, []
-    given = {Path(x).resolve(): Path(x) for x in reversed(paths)}  # each folder once, named as first given
-    for p in dict.fromkeys(Path(x).resolve() for x in paths):
+    runs: dict[str, Run] = {}
+    grids = []
+    for label, folders in filter(None, map(_labelled, paths)):
+        parts = []
+        for folder in folders:
+            if (folder / "grid.json").is_file():
+                final = grid_final_run(folder)
+                if final is None:
+                    raise DataError("the grid has no final run yet", path=str(folder))
+                parts.append(final)
+            elif folder.is_dir():
+                parts.append(folder)
+            else:
+                raise DataError("no such run or grid folder", path=str(folder))
+        if not parts:
+            raise DataError(f"{label}=: expected LABEL=FOLDER[,FOLDER...]", path=str(label))
+        runs[label] = tuple(parts)
+    plain = [x for x in paths if _labelled(x) is None]
+    given = {Path(x).resolve(): Path(x) for x in reversed(plain)}  # each folder once, named as first given
+    for p in dict.fromkeys(Path(x).resolve() for x in plain):
         if (p / "grid.json").is_file():
             grids.append(given[p])
         elif p.is_dir():
@@ -229,7 +269,8 @@ def write_report(paths: list[str | Path], out: str | Path) -> Path:
             label = _read_json(grid / "grid.json").get("entry") or grid.name
             runs[label if label not in runs else str(grid)] = final
     out.mkdir(parents=True, exist_ok=True)
-    folders = [getattr(p, "path", p) for p in runs.values()]
+    folders = [getattr(p, "path", p) for run in runs.values()
+               for p in (run if isinstance(run, tuple) and not isinstance(run, RunSeeds) else (run,))]
     intro = (f"Runs: {', '.join(f'`{p}`' for p in folders) or 'none'}; grids: "
              f"{', '.join(f'`{g}`' for g in grids) or 'none'}. Numbers are read from each seed's metrics.json "
              "(test at the best-validation epoch) and each grid's grid.json (validation only); a finished grid "
