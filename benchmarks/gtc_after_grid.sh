@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 17, after the equal-budget grid of GTC (docs/results/equal-budget.md) has chosen its point:
 #   1. one-at-a-time sensitivity around the chosen point, validation only, seed 1:
-#      T in {100, 300, 1000} with partial_t = T/6, and lambda_diff in {0.1, 0.4, 1.0};
+#      T in {200, 600, 1000} and lambda_diff in {0.1, 0.4, 0.7, 1.0};
 #   2. the paper's ablations (Base, +DN, +TC, w/o TC, full) and modality subsets, 5 seeds (2..6).
 # One torch thread per run, one run at a time; every command resumes when re-run.
 # usage: bash benchmarks/gtc_after_grid.sh DATASET MODALITY_A MODALITY_B "<overrides of the chosen point>"
@@ -11,18 +11,16 @@ set -u
 cd "$(dirname "$0")/.."
 ds=$1; ma=$2; mb=$3; chosen=${4:-}
 export OMP_NUM_THREADS=1
-# shellcheck disable=SC2086  # $chosen is a list of --set options
-sens() {
-  name=$1; shift
-  folder=runs/sens-$ds/$name
-  if [ -f "$folder/seed1/metrics.json" ]; then return; fi
-  if [ -d "$folder" ]; then gtcrec train --resume "$folder"; else
-    gtcrec train --config gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 \
-      $chosen "$@" --output-dir "runs/sens-$ds" --name "$name"; fi > "runs/sens-$ds/$name.log" 2>&1
-}
+# Sensitivity as one-axis grids (seed 1, validation only), so that `gtcrec report runs/sens-$ds/*` draws them
+# (RQ6); lambda_tc's curve comes from the equal-budget grid itself. partial_t stays 100, so T starts at 200.
 mkdir -p "runs/sens-$ds"
-for T in 100 300 1000; do sens "T$T" --set model_params.diffusion_steps=$T --set model_params.partial_t=$((T / 6)); done
-for ld in 0.1 0.4 1.0; do sens "ld$ld" --set model_params.lambda_diff=$ld; done
+# shellcheck disable=SC2086  # $chosen is a list of --set options
+gtcrec grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
+  --grid model_params.diffusion_steps=200,600,1000 --output-dir "runs/sens-$ds/T" > "runs/sens-$ds/T.log" 2>&1
+# shellcheck disable=SC2086
+gtcrec grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
+  --grid model_params.lambda_diff=0.1,0.4,0.7,1.0 --output-dir "runs/sens-$ds/lambda_diff" \
+  > "runs/sens-$ds/lambda_diff.log" 2>&1
 mkdir -p "runs/ablate-$ds"
 common="--dataset $ds --seeds 2..6 --patience 10 --no-progress --set train.num_threads=1 $chosen"
 # shellcheck disable=SC2086
