@@ -126,6 +126,40 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
             "peak_gpu_mib": gpu_peak, "threads": threads, "device": str(device)}
 
 
+def rows_from_tables(paths: list[str]) -> list[dict]:
+    """The rows of tables this script printed before (e.g. its saved logs), to fit and plot them together."""
+    rows = []
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) < 8 or not cells[3].replace(",", "").isdigit():
+                continue  # header, separator, a failed row or other output
+            rows.append({"size": cells[0], "model": cells[4], "interactions": int(cells[3].replace(",", "")),
+                         "epoch_s": float(cells[6].split()[0])})
+    return rows
+
+
+def plot(rows: list[dict], models: list[str], path: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("--plot needs matplotlib: pip install 'gtcrec[plot]'")
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for model in models:
+        pts = sorted((r["interactions"], r["epoch_s"]) for r in rows if r["model"] == model)
+        if pts:
+            ax.loglog(*zip(*pts), marker="o", label=model)
+    ax.set_xlabel("interactions")
+    ax.set_ylabel("train seconds per epoch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def growth_exponent(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of log(seconds) against log(interactions)."""
     if len(points) < 2:
@@ -146,8 +180,22 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (then peak GPU memory is reported too)")
     parser.add_argument("--data-dir", default="runs/scale-data")
     parser.add_argument("--plot", help="write a log-log plot of s/epoch against interactions here (matplotlib)")
+    parser.add_argument("--tables", nargs="+", metavar="LOG",
+                        help="measure nothing: fit (and with --plot, draw) the rows of tables printed before")
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tables:
+        rows = rows_from_tables(args.tables)
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        for model in models:
+            points = [(r["interactions"], r["epoch_s"]) for r in rows if r["model"] == model]
+            slope = growth_exponent(points)
+            if slope is not None:
+                print(f"growth exponent of train s/epoch against interactions, {model}: {slope:.2f} "
+                      f"({len(points)} sizes)")
+        if args.plot:
+            plot(rows, models, args.plot)
+        return
     data_dir = Path(args.data_dir)
     if args.max_batches is not None and args.max_batches < 1:
         parser.error("--max-batches: expected an integer >= 1")
@@ -181,24 +229,7 @@ def main() -> None:
         if slope is not None:
             print(f"growth exponent of train s/epoch against interactions, {model}: {slope:.2f}")
     if args.plot and rows:
-        try:
-            import matplotlib
-        except ImportError:
-            sys.exit("--plot needs matplotlib: pip install 'gtcrec[plot]'")
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for model in args.models:
-            pts = sorted((r["interactions"], r["epoch_s"]) for r in rows if r["model"] == model)
-            if pts:
-                ax.loglog(*zip(*pts), marker="o", label=model)
-        ax.set_xlabel("interactions")
-        ax.set_ylabel("train seconds per epoch")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
+        plot(rows, args.models, args.plot)
 
 
 if __name__ == "__main__":
