@@ -139,3 +139,24 @@ def test_models_that_name_attributes_after_modalities_reject_non_identifier_name
     inputs.features = {"image-v2": next(iter(inputs.features.values()))}
     with pytest.raises(ValueError, match=r"modality name 'image-v2': expected a Python identifier"):
         build_model(name, inputs)
+
+
+def test_in_batch_info_nce_splits_a_large_batch_into_groups_and_is_unchanged_below_the_cap(monkeypatch):
+    import torch.nn.functional as F
+
+    from gtcrec.models import mgcn
+
+    torch.manual_seed(0)
+    a, b = torch.randn(10, 4), torch.randn(10, 4)
+
+    def plain(x, y):
+        logits = F.normalize(x, dim=1) @ F.normalize(y, dim=1).T / 0.2
+        return F.cross_entropy(logits, torch.arange(len(x)))
+
+    assert torch.equal(mgcn.info_nce(a, b, 0.2), plain(a, b))  # 10 <= 4096 rows: the plain loss, bit for bit
+    monkeypatch.setattr(mgcn, "IN_BATCH_MAX_ROWS", 4)  # 10 rows: three groups of 4, 3, 3
+    expected = (4 * plain(a[:4], b[:4]) + 3 * plain(a[4:7], b[4:7]) + 3 * plain(a[7:], b[7:])) / 10
+    assert torch.allclose(mgcn.info_nce(a, b, 0.2), expected)
+    a.requires_grad_(True)
+    mgcn.info_nce(a, b, 0.2).backward()
+    assert a.grad is not None and torch.isfinite(a.grad).all() and (a.grad.abs().sum(1) > 0).all()

@@ -46,7 +46,7 @@ from .base import (
     Recommender,
     register_model,
 )
-from .mgcn import info_nce
+from .mgcn import in_batch_info_nce, info_nce
 
 SSLTask = Literal["fac", "fd", "fm"]
 
@@ -75,8 +75,7 @@ class SLMRecConfig:
 
 def raw_info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     """InfoNCE of row i of ``a`` against row i of ``b`` over raw inner products (no normalisation)."""
-    logits = a @ b.T / temperature
-    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+    return in_batch_info_nce(a, b, lambda x, y: x @ y.T / temperature)
 
 
 @register_model
