@@ -160,3 +160,21 @@ def test_in_batch_info_nce_splits_a_large_batch_into_groups_and_is_unchanged_bel
     a.requires_grad_(True)
     mgcn.info_nce(a, b, 0.2).backward()
     assert a.grad is not None and torch.isfinite(a.grad).all() and (a.grad.abs().sum(1) > 0).all()
+
+
+def test_lgmrec_in_batch_contrastive_splits_a_large_batch_into_groups(monkeypatch):
+    from gtcrec.models import lgmrec
+
+    torch.manual_seed(1)
+    a, p, table = torch.randn(10, 4), torch.randn(10, 4), torch.randn(7, 4)
+    whole = lgmrec.hypergraph_contrastive(a, p, p, 0.5)
+    monkeypatch.setattr(lgmrec, "IN_BATCH_MAX_ROWS", 4)
+    grouped = sum(lgmrec.hypergraph_contrastive(a[s], p[s], p[s], 0.5)
+                  for s in (slice(0, 4), slice(4, 7), slice(7, 10)))
+    assert torch.allclose(lgmrec.hypergraph_contrastive(a, p, p, 0.5), grouped)
+    assert not torch.allclose(grouped, whole)  # fewer negatives per row: a different value
+    # a separate table (cl_negatives: all) is never split
+    monkeypatch.setattr(lgmrec, "IN_BATCH_MAX_ROWS", 4096)
+    big = lgmrec.hypergraph_contrastive(a, p, table, 0.5)
+    monkeypatch.setattr(lgmrec, "IN_BATCH_MAX_ROWS", 4)
+    assert torch.equal(lgmrec.hypergraph_contrastive(a, p, table, 0.5), big)

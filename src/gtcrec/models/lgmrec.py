@@ -70,6 +70,7 @@ from torch.nn import functional as F
 from ..config import check_choices
 from ..graph import lightgcn_propagate, propagate, to_torch_sparse
 from .base import ModelInputs, Recommender, bpr_loss, content_features, register_model
+from .mgcn import IN_BATCH_MAX_ROWS
 from .sparse_ops import register_sparse, sparse_product
 
 
@@ -105,8 +106,14 @@ def hypergraph_contrastive(anchor: torch.Tensor, positive: torch.Tensor, table: 
                            tau: float) -> torch.Tensor:
     """MMRec's ``ssl_triple_loss``: summed InfoNCE of ``anchor`` rows against ``positive`` rows.
 
-    Every row of ``table`` is a negative; as in MMRec, the positive row is normally one of them.
+    Every row of ``table`` is a negative; as in MMRec, the positive row is normally one of them. When ``table`` is
+    ``positive`` itself (in-batch negatives), a batch above IN_BATCH_MAX_ROWS is split into groups, as for
+    MGCN's InfoNCE; a whole table (``cl_negatives: all``) costs batch x table whatever the batch.
     """
+    if table is positive and len(anchor) > IN_BATCH_MAX_ROWS:
+        groups = -(-len(anchor) // IN_BATCH_MAX_ROWS)
+        return sum(hypergraph_contrastive(a, p, p, tau)
+                   for a, p in zip(torch.tensor_split(anchor, groups), torch.tensor_split(positive, groups)))
     a = F.normalize(anchor, dim=1) / tau  # scale the (batch, d) side, not the (batch, table) logits
     pos = (a * F.normalize(positive, dim=1)).sum(dim=1)
     return -(pos - torch.logsumexp(a @ F.normalize(table, dim=1).T, dim=1)).sum()
