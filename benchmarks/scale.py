@@ -135,7 +135,7 @@ def rows_from_tables(paths: list[str]) -> list[dict]:
             if len(cells) < 8 or not cells[3].replace(",", "").isdigit():
                 continue  # header, separator, a failed row or other output
             rows.append({"size": cells[0], "model": cells[4], "interactions": int(cells[3].replace(",", "")),
-                         "epoch_s": float(cells[6].split()[0])})
+                         "epoch_s": float(cells[6].split()[0].replace(",", ""))})
     return rows
 
 

@@ -72,6 +72,22 @@ def test_sparse_user_cooccurrence_equals_the_dense_computation_whatever_the_chun
         assert (graph != reference).nnz == 0, (chunk_size, max_entries)
 
 
+def test_ties_at_large_counts_are_broken_at_random_too():
+    # 300 users who all share the same 500 items: every pair ties at count 500, where count + a float jitter
+    # would collide in float32 and fall back to the lowest ids
+    graph = user_cooccurrence_graph(sp.csr_matrix(np.ones((300, 500), dtype=np.float32)), 20)
+    assert np.all(np.diff(graph.indptr) == 20) and np.all(graph.data == 500)
+    assert graph.indices.mean() == pytest.approx(150, rel=0.1)  # by id it would be about 10
+    import torch
+
+    from gtcrec.graph.knn import _pair_hash
+
+    for u in (0, 137, 299):  # exactly the 20 others with the largest pair hash
+        others = torch.tensor([v for v in range(300) if v != u])
+        keys = _pair_hash(torch.full_like(others, u), others, 0)
+        assert set(graph[u].indices) == set(others[torch.topk(keys, 20).indices].tolist())
+
+
 def test_user_cooccurrence_ties_are_broken_at_random_not_by_id():
     # 200 users all share item 0 (count 1 with everyone); users 0..49 also share item 1 with each other
     n = 200

@@ -111,3 +111,5 @@ def test_labelled_arguments_name_runs_and_pool_the_seeds_of_several_folders(runs
     assert ("bprmf", "recall@20") in rows
     twice = f"twice={split / 's0' / 'lightgcn'},{split / 's0' / 'lightgcn'}"
     assert main(["report", twice, "--out", str(tmp_path / "rep2")]) == 2  # the same seed twice: refused
+    again = [f"x={split / 's0' / 'lightgcn'}", f"x={split / 's1' / 'lightgcn'}"]
+    assert main(["report", *again, "--out", str(tmp_path / "rep3")]) == 2  # one label twice: refused

@@ -253,6 +253,9 @@ def write_report(paths: list[str | Path], out: str | Path) -> Path:
                 raise DataError("no such run or grid folder", path=str(folder))
         if not parts:
             raise DataError(f"{label}=: expected LABEL=FOLDER[,FOLDER...]", path=str(label))
+        if label in runs:
+            raise DataError(f"label {label!r} given twice; expected one LABEL=FOLDER[,FOLDER...] per label",
+                            path=str(folders[0]))
         runs[label] = tuple(parts)
     plain = [x for x in paths if _labelled(x) is None]
     given = {Path(x).resolve(): Path(x) for x in reversed(plain)}  # each folder once, named as first given

@@ -81,15 +81,17 @@ def item_knn_graph(features: np.ndarray | torch.Tensor, k: int, *, chunk_size: i
     return _topk_to_csr(rows, cols, vals, n)
 
 
-def _pair_jitter(rows: torch.Tensor, cols: torch.Tensor, seed: int) -> torch.Tensor:
-    """A pseudo-random value in [0, 0.5) per (row, column) pair, from a hash of (row, column, seed).
-
-    Added to integer counts it reorders equal counts only, and it does not depend on how rows are chunked.
-    """
+def _pair_hash(rows: torch.Tensor, cols: torch.Tensor, seed: int) -> torch.Tensor:
+    """A pseudo-random integer in [0, 2^32) per (row, column) pair; it does not depend on how rows are chunked."""
     h = (rows.to(torch.int64) * 2654435761 + cols.to(torch.int64) * 40503 + seed * 97531) % 4294967296
     for _ in range(2):
         h = ((h ^ (h >> 16)) * 73244475) % 4294967296
-    return (h ^ (h >> 16)).to(torch.float32) / 4294967296 * 0.5
+    return h ^ (h >> 16)
+
+
+def _pair_jitter(rows: torch.Tensor, cols: torch.Tensor, seed: int) -> torch.Tensor:
+    """:func:`_pair_hash` as a value in [0, 0.5): added to integer counts it reorders equal counts only."""
+    return _pair_hash(rows, cols, seed).to(torch.float32) / 4294967296 * 0.5
 
 
 def user_cooccurrence_graph(train: sp.csr_matrix, k: int, *, chunk_size: int = 1024, seed: int = 0,
@@ -121,9 +123,11 @@ def user_cooccurrence_graph(train: sp.csr_matrix, k: int, *, chunk_size: int = 1
         r, c, counts = block.row.astype(np.int64) + start, block.col.astype(np.int64), block.data
         off_diagonal = r != c
         r, c, counts = r[off_diagonal], c[off_diagonal], counts[off_diagonal]
-        # the jitter (< 0.5) reorders equal counts only, whatever the chunking
-        keyed = counts + _pair_jitter(torch.from_numpy(r), torch.from_numpy(c), seed).numpy()
-        order = np.lexsort((c, -keyed, r))  # by user, then count (with jitter) descending
+        # equal counts in the pseudo-random order of a hash of the pair, whatever the chunking (an integer key:
+        # count + a float jitter, as before, collides in float32 once counts are large, and would then fall back
+        # to the user id)
+        tie_key = _pair_hash(torch.from_numpy(r), torch.from_numpy(c), seed).numpy()
+        order = np.lexsort((c, -tie_key, -counts, r))  # by user, then count descending, then the hash
         r, c, counts = r[order], c[order], counts[order]
         rank = np.arange(len(r)) - np.searchsorted(r, r)  # place within the user's own list
         top = rank < k
