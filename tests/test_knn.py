@@ -42,7 +42,10 @@ def _dense_cooccurrence_reference(train: sp.csr_matrix, k: int, seed: int = 0) -
     """The earlier dense implementation: every user's counts against all users, top-k with the same jitter."""
     import torch
 
-    from gtcrec.graph.knn import _pair_jitter
+    from gtcrec.graph.knn import _pair_hash
+
+    def _pair_jitter(rows, cols, seed):  # the old tie-break: the pair hash as a float in [0, 0.5)
+        return _pair_hash(rows, cols, seed).to(torch.float32) / 4294967296 * 0.5
 
     dense = torch.from_numpy((train > 0).astype(np.float32).toarray())
     n = dense.shape[0]

@@ -163,18 +163,18 @@ def test_in_batch_info_nce_splits_a_large_batch_into_groups_and_is_unchanged_bel
 
 
 def test_lgmrec_in_batch_contrastive_splits_a_large_batch_into_groups(monkeypatch):
-    from gtcrec.models import lgmrec
+    from gtcrec.models import lgmrec, mgcn
 
     torch.manual_seed(1)
     a, p, table = torch.randn(10, 4), torch.randn(10, 4), torch.randn(7, 4)
     whole = lgmrec.hypergraph_contrastive(a, p, p, 0.5)
-    monkeypatch.setattr(lgmrec, "IN_BATCH_MAX_ROWS", 4)
+    monkeypatch.setattr(mgcn, "IN_BATCH_MAX_ROWS", 4)
     grouped = sum(lgmrec.hypergraph_contrastive(a[s], p[s], p[s], 0.5)
                   for s in (slice(0, 4), slice(4, 7), slice(7, 10)))
     assert torch.allclose(lgmrec.hypergraph_contrastive(a, p, p, 0.5), grouped)
     assert not torch.allclose(grouped, whole)  # fewer negatives per row: a different value
     # a separate table (cl_negatives: all) is never split
-    monkeypatch.setattr(lgmrec, "IN_BATCH_MAX_ROWS", 4096)
+    monkeypatch.setattr(mgcn, "IN_BATCH_MAX_ROWS", 4096)
     big = lgmrec.hypergraph_contrastive(a, p, table, 0.5)
-    monkeypatch.setattr(lgmrec, "IN_BATCH_MAX_ROWS", 4)
+    monkeypatch.setattr(mgcn, "IN_BATCH_MAX_ROWS", 4)
     assert torch.equal(lgmrec.hypergraph_contrastive(a, p, table, 0.5), big)

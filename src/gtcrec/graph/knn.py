@@ -89,11 +89,6 @@ def _pair_hash(rows: torch.Tensor, cols: torch.Tensor, seed: int) -> torch.Tenso
     return h ^ (h >> 16)
 
 
-def _pair_jitter(rows: torch.Tensor, cols: torch.Tensor, seed: int) -> torch.Tensor:
-    """:func:`_pair_hash` as a value in [0, 0.5): added to integer counts it reorders equal counts only."""
-    return _pair_hash(rows, cols, seed).to(torch.float32) / 4294967296 * 0.5
-
-
 def user_cooccurrence_graph(train: sp.csr_matrix, k: int, *, chunk_size: int = 1024, seed: int = 0,
                             max_entries: int = 1 << 24) -> sp.csr_matrix:
     """Directed graph linking each user to the ``k`` users sharing the most training items.

@@ -69,8 +69,8 @@ from torch.nn import functional as F
 
 from ..config import check_choices
 from ..graph import lightgcn_propagate, propagate, to_torch_sparse
+from . import mgcn
 from .base import ModelInputs, Recommender, bpr_loss, content_features, register_model
-from .mgcn import IN_BATCH_MAX_ROWS
 from .sparse_ops import register_sparse, sparse_product
 
 
@@ -110,10 +110,8 @@ def hypergraph_contrastive(anchor: torch.Tensor, positive: torch.Tensor, table: 
     ``positive`` itself (in-batch negatives), a batch above IN_BATCH_MAX_ROWS is split into groups, as for
     MGCN's InfoNCE; a whole table (``cl_negatives: all``) costs batch x table whatever the batch.
     """
-    if table is positive and len(anchor) > IN_BATCH_MAX_ROWS:
-        groups = -(-len(anchor) // IN_BATCH_MAX_ROWS)
-        return sum(hypergraph_contrastive(a, p, p, tau)
-                   for a, p in zip(torch.tensor_split(anchor, groups), torch.tensor_split(positive, groups)))
+    if table is positive and len(anchor) > mgcn.IN_BATCH_MAX_ROWS:
+        return sum(hypergraph_contrastive(a, p, p, tau) for a, p in mgcn.in_batch_groups(anchor, positive))
     a = F.normalize(anchor, dim=1) / tau  # scale the (batch, d) side, not the (batch, table) logits
     pos = (a * F.normalize(positive, dim=1)).sum(dim=1)
     return -(pos - torch.logsumexp(a @ F.normalize(table, dim=1).T, dim=1)).sum()

@@ -121,16 +121,24 @@ def mgcn_knn_graph(features: np.ndarray, k: int, *, weighted: bool = True, symme
 IN_BATCH_MAX_ROWS = 4096
 
 
+def in_batch_groups(*views: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """The aligned rows of ``views`` in near-equal groups of at most IN_BATCH_MAX_ROWS (one group: the views)."""
+    groups = -(-len(views[0]) // IN_BATCH_MAX_ROWS)
+    if groups <= 1:
+        return [views]
+    return list(zip(*(torch.tensor_split(v, groups) for v in views)))
+
+
 def in_batch_info_nce(view1: torch.Tensor, view2: torch.Tensor,
                       logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Mean InfoNCE of row i of ``view1`` against row i of ``view2`` (the other rows of ``view2`` in its group of
     at most IN_BATCH_MAX_ROWS are the negatives), with ``logits(a, b)`` the (rows of a, rows of b) scores."""
-    groups = -(-len(view1) // IN_BATCH_MAX_ROWS)
-    if groups <= 1:
+    groups = in_batch_groups(view1, view2)
+    if len(groups) == 1:
         scores = logits(view1, view2)
         return F.cross_entropy(scores, torch.arange(len(scores), device=scores.device))
     total = view1.new_zeros(())
-    for a, b in zip(torch.tensor_split(view1, groups), torch.tensor_split(view2, groups)):
+    for a, b in groups:
         scores = logits(a, b)
         total = total + F.cross_entropy(scores, torch.arange(len(a), device=a.device), reduction="sum")
     return total / len(view1)

@@ -84,9 +84,9 @@ def entry_config(entry: str, dataset: str, seeds: list[int], output_dir: Path,
 
 
 def protocol_differences(old: dict[str, Any], new: dict[str, Any], n_train: int | None = None) -> list[str] | None:
-    """The options (``section.name``) in which a saved config and a requested one differ, ignoring seeds, output folder, name, progress
-    bars, how often checkpoints are written and whether subnormal floats flush to zero; None if ``old`` cannot be
-    read by this version.
+    """The options (``section.name``) in which a saved config and a requested one differ, ignoring seeds, output
+    folder, name, progress bars, how often checkpoints are written and whether subnormal floats flush to zero;
+    None if ``old`` cannot be read by this version.
 
     Both sides are filled with today's defaults first, so an option added since the old run (with a
     default that keeps the old behaviour) does not block resuming it. With ``n_train`` (training pairs), the
