@@ -131,12 +131,12 @@ class BM3(Recommender):
         u_all, i_all = self.online()
         uu, u_inv = torch.unique(users, return_inverse=True)
         ui, i_inv = torch.unique(pos, return_inverse=True)
-        u_rows, i_rows = u_all[uu], i_all[ui]
+        u_rows, i_rows = u_all.index_select(0, uu), i_all.index_select(0, ui)
         with torch.no_grad():  # stop-gradient targets; one dropout mask per distinct row
-            u_target = F.dropout(u_rows.detach(), p, training=True)[u_inv]
-            i_target = F.dropout(i_rows.detach(), p, training=True)[i_inv]
-        u_pred = self.predictor(u_rows)[u_inv]
-        i_pred = self.predictor(i_rows)[i_inv]
+            u_target = F.dropout(u_rows.detach(), p, training=True).index_select(0, u_inv)
+            i_target = F.dropout(i_rows.detach(), p, training=True).index_select(0, i_inv)
+        u_pred = self.predictor(u_rows).index_select(0, u_inv)
+        i_pred = self.predictor(i_rows).index_select(0, i_inv)
         rec = _cos_loss(u_pred, i_target) + _cos_loss(i_pred, u_target)
 
         align = u_all.new_zeros(())
@@ -144,15 +144,16 @@ class BM3(Recommender):
         for m in self.modalities:
             f_online = self.project[m](self.feature_table(m)[ui])
             with torch.no_grad():
-                f_target = F.dropout(f_online.detach(), p, training=True)[i_inv]
-            f_pred = self.predictor(f_online)[i_inv]
+                f_target = F.dropout(f_online.detach(), p, training=True).index_select(0, i_inv)
+            f_pred = self.predictor(f_online).index_select(0, i_inv)
             align = align + _cos_loss(f_pred, i_target)
             mask = mask + _cos_loss(f_pred, f_target)
 
         if self.config.reg_scope == "full":
             reg = (torch.linalg.vector_norm(u_all) + torch.linalg.vector_norm(i_all)) / self.n_items
         else:
-            reg = (torch.linalg.vector_norm(u_all[users]) + torch.linalg.vector_norm(i_all[pos])) / len(pos)
+            reg = (torch.linalg.vector_norm(u_all.index_select(0, users))
+                   + torch.linalg.vector_norm(i_all.index_select(0, pos))) / len(pos)
         reg = self.config.reg_weight * reg
         cl = self.config.cl_weight * (align + mask)
         return {"loss": rec + reg + cl, "rec": rec, "reg": reg, "align": align, "mask": mask}

@@ -250,9 +250,9 @@ class DRAGON(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u = user_reps[users]
-        bpr = bpr_loss((u * item_reps[pos]).sum(-1), (u * item_reps[neg]).sum(-1))
-        reg = sum(self.preference[m][users].pow(2).mean() for m in self.modalities)
+        u = user_reps.index_select(0, users)
+        bpr = bpr_loss((u * item_reps.index_select(0, pos)).sum(-1), (u * item_reps.index_select(0, neg)).sum(-1))
+        reg = sum(self.preference[m].index_select(0, users).pow(2).mean() for m in self.modalities)
         if len(self.modalities) > 1:
             reg = reg + self.weight_u.pow(2).mean()
         reg = self.config.reg_weight * reg

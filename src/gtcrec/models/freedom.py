@@ -201,8 +201,8 @@ class FREEDOM(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u = user_reps[users]
-        bpr = bpr_loss((u * item_reps[pos]).sum(-1), (u * item_reps[neg]).sum(-1))
+        u = user_reps.index_select(0, users)
+        bpr = bpr_loss((u * item_reps.index_select(0, pos)).sum(-1), (u * item_reps.index_select(0, neg)).sum(-1))
         modal = bpr.new_zeros(())
         for m in self.modalities:
             feats, proj = self.feature(m), self.project[m]

@@ -82,9 +82,9 @@ def segment_softmax(logits: torch.Tensor, segment: torch.Tensor, n_segments: int
     """Softmax of ``logits`` within each group of equal ``segment`` ids (the edges into one node)."""
     top = torch.full((n_segments,), float("-inf"), device=logits.device, dtype=logits.dtype)
     top = top.scatter_reduce(0, segment, logits, reduce="amax", include_self=True)
-    exp = (logits - top[segment]).exp()
+    exp = (logits - top.index_select(0, segment)).exp()
     total = torch.zeros(n_segments, device=logits.device, dtype=logits.dtype).index_add(0, segment, exp)
-    return exp / total[segment]
+    return exp / total.index_select(0, segment)
 
 
 @register_model
@@ -178,12 +178,12 @@ class GRCN(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u, i, j = user_reps[users], item_reps[pos], item_reps[neg]
+        u, i, j = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         # MMRec's form: users (each counted for its positive and its negative) and the pooled batch items
         penalty = self.user_embedding(users).pow(2).mean() + (self.item_embedding(pos).pow(2).mean()
                                                              + self.item_embedding(neg).pow(2).mean()) / 2
-        penalty = penalty + sum(pref[users].pow(2).mean() for pref in self.preference)
+        penalty = penalty + sum(pref.index_select(0, users).pow(2).mean() for pref in self.preference)
         reg = self.config.reg_weight * penalty
         return {"loss": bpr + reg, "bpr": bpr, "reg": reg}
 

@@ -173,7 +173,7 @@ class Views:
     content: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def select(self, rows: torch.Tensor) -> Views:
-        return Views(self.interaction[rows], {m: v[rows] for m, v in self.content.items()})
+        return Views(self.interaction.index_select(0, rows), {m: v.index_select(0, rows) for m, v in self.content.items()})
 
 
 @dataclass
@@ -459,7 +459,7 @@ class GTC(Recommender):
                 rows = torch.cat([self._subset(torch.unique(users)), rows])
             losses = []
             for m in self.modalities:
-                x0, cond = scales[m].normalize(enc.targets[m][rows]), enc.condition[rows]
+                x0, cond = scales[m].normalize(enc.targets[m].index_select(0, rows)), enc.condition.index_select(0, rows)
                 if cfg.diffusion_detach:
                     x0, cond = x0.detach(), cond.detach()
                 losses.append(diffusion_loss(self.denoisers[m], self.schedule, x0, cond))
@@ -479,8 +479,8 @@ class GTC(Recommender):
         """[interaction view, content view per modality] of ``items``, as ``tc_on`` says."""
         cfg = self.config
         rows = self.target_row(items)
-        interaction = {"inputs": lambda: self.item_id(items), "outputs": lambda: enc.items.interaction[items],
-                       "generated": lambda: enc.condition[rows]}[cfg.tc_on]()
+        interaction = {"inputs": lambda: self.item_id(items), "outputs": lambda: enc.items.interaction.index_select(0, items),
+                       "generated": lambda: enc.condition.index_select(0, rows)}[cfg.tc_on]()
         if cfg.tc_detach_interaction:
             interaction = interaction.detach()
             if cfg.user_content_input == "id" and cfg.tc_on != "inputs":
@@ -490,16 +490,16 @@ class GTC(Recommender):
         content = []
         for m in self.modalities:
             if cfg.tc_on == "inputs":
-                content.append(enc.content_inputs[m][items])
+                content.append(enc.content_inputs[m].index_select(0, items))
             elif cfg.tc_on == "outputs":
-                content.append(enc.items.content[m][items])
+                content.append(enc.items.content[m].index_select(0, items))
             elif self.diffuses:  # differentiable generation: the denoiser's x_0 estimate from partial_t
                 scale = scales[m]
-                estimate = predict_clean(self.denoisers[m], self.schedule, scale.normalize(enc.targets[m][rows]),
+                estimate = predict_clean(self.denoisers[m], self.schedule, scale.normalize(enc.targets[m].index_select(0, rows)),
                                          interaction, cfg.partial_t)
                 content.append(scale.restore(estimate))
             else:  # no DDPM: the content it would have modelled
-                content.append(enc.targets[m][rows])
+                content.append(enc.targets[m].index_select(0, rows))
         return [interaction, *content]
 
     def l2_terms(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:

@@ -87,18 +87,24 @@ def top_neighbours(z: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
                       for s in range(0, z.shape[0], chunk_size)])
 
 
+def neighbour_rows(x: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
+    """``x[neighbours]`` through index_select: its backward sums in a fixed order (advanced indexing's uses
+    atomic adds across CPU threads, so seeded runs would drift)."""
+    return x.index_select(0, neighbours.reshape(-1)).view(*neighbours.shape, *x.shape[1:])
+
+
 def normalized_edge_weights(z: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
     """(n, k) weights of the edges i -> neighbours[i]: cosine similarity clipped at 0, scaled by
     1 / sqrt(d_i d_j) with d the row sums (differentiable in ``z``)."""
     z = F.normalize(z, dim=1)
-    sims = (z.unsqueeze(1) * z[neighbours]).sum(-1).clamp(min=0)
+    sims = (z.unsqueeze(1) * neighbour_rows(z, neighbours)).sum(-1).clamp(min=0)
     inv = sims.sum(1).clamp(min=1e-12).rsqrt()
-    return sims * inv.unsqueeze(1) * inv[neighbours]
+    return sims * inv.unsqueeze(1) * neighbour_rows(inv, neighbours)
 
 
 def propagate_edges(neighbours: torch.Tensor, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Row i of the result: sum over j in neighbours[i] of weight_ij * x_j."""
-    return (weights.unsqueeze(-1) * x[neighbours]).sum(1)
+    return (weights.unsqueeze(-1) * neighbour_rows(x, neighbours)).sum(1)
 
 
 @register_model
@@ -171,7 +177,7 @@ class LATTICE(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u, p, n = user_reps[users], item_reps[pos], item_reps[neg]
+        u, p, n = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
         bpr = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
         reg = self.config.reg_weight * l2_penalty(u, p, n)
         return {"loss": bpr + reg, "bpr": bpr, "reg": reg}

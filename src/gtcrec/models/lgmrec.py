@@ -202,17 +202,17 @@ class LGMRec(Recommender):
         enc = self.encode()
         final = enc["final"]
         user_final, item_final = final[: self.n_users], final[self.n_users:]
-        u, i, j = user_final[users], item_final[pos], item_final[neg]
+        u, i, j = user_final.index_select(0, users), item_final.index_select(0, pos), item_final.index_select(0, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = cfg.reg_weight * (u.norm() + i.norm() + j.norm()) / len(users)
         hu, hi = enc["hyper_users"], enc["hyper_items"]
         pairs = list(combinations(range(len(self.modalities)), 2)) if cfg.cl_weight else []
         cl = final.new_zeros(())
         for a, b in pairs:
-            ub, ib = hu[b][users], hi[b][pos]
+            ub, ib = hu[b].index_select(0, users), hi[b].index_select(0, pos)
             all_negatives = cfg.cl_negatives == "all"
-            cl = cl + hypergraph_contrastive(hu[a][users], ub, hu[b] if all_negatives else ub, cfg.tau)
-            cl = cl + hypergraph_contrastive(hi[a][pos], ib, hi[b] if all_negatives else ib, cfg.tau)
+            cl = cl + hypergraph_contrastive(hu[a].index_select(0, users), ub, hu[b] if all_negatives else ub, cfg.tau)
+            cl = cl + hypergraph_contrastive(hi[a].index_select(0, pos), ib, hi[b] if all_negatives else ib, cfg.tau)
         if pairs:
             cl = cl / len(pairs)
         cl = cfg.cl_weight * cl

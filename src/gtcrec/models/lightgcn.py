@@ -39,7 +39,7 @@ class LightGCN(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u, i, j = user_reps[users], item_reps[pos], item_reps[neg]
+        u, i, j = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = self.config.reg_weight * l2_penalty(
             self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg))

@@ -239,11 +239,11 @@ class MGCN(Recommender):
         content, side = enc["content"], enc["side"]
         final = content + side
         user_final, item_final = final[: self.n_users], final[self.n_users:]
-        u, i, j = user_final[users], item_final[pos], item_final[neg]
+        u, i, j = user_final.index_select(0, users), item_final.index_select(0, pos), item_final.index_select(0, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = cfg.reg_weight * l2_penalty(u, i, j)
         n_u = self.n_users
-        cl = (info_nce(side[n_u:][pos], content[n_u:][pos], cfg.temperature)
-              + info_nce(side[:n_u][users], content[:n_u][users], cfg.temperature))
+        cl = (info_nce(side[n_u:].index_select(0, pos), content[n_u:].index_select(0, pos), cfg.temperature)
+              + info_nce(side[:n_u].index_select(0, users), content[:n_u].index_select(0, users), cfg.temperature))
         cl = cfg.cl_weight * cl
         return {"loss": bpr + reg + cl, "bpr": bpr, "reg": reg, "cl": cl}

@@ -148,7 +148,7 @@ class PGL(Recommender):
     def loss(self, users, pos, neg):
         cfg = self.config
         user_reps, item_reps = self.forward()
-        u, i, j = user_reps[users], item_reps[pos], item_reps[neg]
+        u, i, j = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         terms = {"bpr": bpr}
         total = bpr

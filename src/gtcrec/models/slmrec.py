@@ -132,11 +132,11 @@ class SLMRec(Recommender):
 
     def fac_loss(self, views: list[torch.Tensor], items: torch.Tensor) -> torch.Tensor:
         n_u, t = self.n_users, self.config.ssl_temperature
-        joint = views[0][n_u:][items]
+        joint = views[0][n_u:].index_select(0, items)
         total = 0
         for k, (to_joint, to_aligned) in enumerate(zip(self.joint, self.aligned)):
             joint = to_joint(joint)
-            total = total + raw_info_nce(joint, to_aligned(views[k + 1][n_u:][items]), t)
+            total = total + raw_info_nce(joint, to_aligned(views[k + 1][n_u:].index_select(0, items)), t)
         return total
 
     def two_copy_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -150,13 +150,14 @@ class SLMRec(Recommender):
             second = self.propagate_views([torch.zeros_like(x) if v == b else x for v, x in enumerate(inputs)])
         (u1, i1), (u2, i2) = self.fuse(first), self.fuse(second)
         t = self.config.ssl_temperature
-        return info_nce(u1[users], u2[users], t) + info_nce(i1[items], i2[items], t)
+        return (info_nce(u1.index_select(0, users), u2.index_select(0, users), t)
+                + info_nce(i1.index_select(0, items), i2.index_select(0, items), t))
 
     def loss(self, users, pos, neg):
         cfg = self.config
         views = self.propagate_views(self.item_inputs())
         user_reps, item_reps = self.fuse(views)
-        main = info_nce(user_reps[users], item_reps[pos], cfg.temperature)
+        main = info_nce(user_reps.index_select(0, users), item_reps.index_select(0, pos), cfg.temperature)
         ssl = self.fac_loss(views, pos) if cfg.ssl_task == "fac" else self.two_copy_loss(users, pos)
         ssl = cfg.ssl_weight * ssl
         return {"loss": main + ssl, "infonce": main, "ssl": ssl}

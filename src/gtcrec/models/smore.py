@@ -154,9 +154,9 @@ class SMORE(Recommender):
         content, side = enc["content"], enc["side"]
         final = content + side
         n_u = self.n_users
-        u, i, j = final[:n_u][users], final[n_u:][pos], final[n_u:][neg]
+        u, i, j = final[:n_u].index_select(0, users), final[n_u:].index_select(0, pos), final[n_u:].index_select(0, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = cfg.reg_weight * l2_penalty(u, i, j)
-        cl = cfg.cl_weight * (info_nce(side[n_u:][pos], content[n_u:][pos], cfg.temperature)
-                              + info_nce(side[:n_u][users], content[:n_u][users], cfg.temperature))
+        cl = cfg.cl_weight * (info_nce(side[n_u:].index_select(0, pos), content[n_u:].index_select(0, pos), cfg.temperature)
+                              + info_nce(side[:n_u].index_select(0, users), content[:n_u].index_select(0, users), cfg.temperature))
         return {"loss": bpr + reg + cl, "bpr": bpr, "reg": reg, "cl": cl}

@@ -135,7 +135,7 @@ class VBPR(Recommender):
         u = self.user_rows(users)
         # project each distinct item once: with dense catalogues a batch repeats items many times
         distinct, where = torch.unique(torch.cat([pos, neg]), return_inverse=True)
-        i, j = self.item_rows(distinct)[where].split(len(pos))
+        i, j = self.item_rows(distinct).index_select(0, where).split(len(pos))
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         penalised = [self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg)]
         if self.has_content:
