@@ -58,7 +58,8 @@ def power_law_dataset(name: str, n_users: int, n_items: int, n_interactions: int
 
 
 def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | None, threads: int,
-                batches_per_epoch: int | None = None, device_name: str = "cpu") -> dict:
+                batches_per_epoch: int | None = None, device_name: str = "cpu",
+                overrides: list[str] | None = None) -> dict:
     """Runs in a child process: one model on one size."""
     import torch
 
@@ -68,7 +69,7 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    from gtcrec.config import TrainConfig, load_yaml_config
+    from gtcrec.config import TrainConfig, deep_merge, load_yaml_config, parse_override
     from gtcrec.data import load_dataset
     from gtcrec.models import ModelInputs, build_model
     from gtcrec.train import Trainer
@@ -79,6 +80,8 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
     start = time.perf_counter()
     data = load_dataset(str(folder))
     preset = load_yaml_config(model_name)
+    for text in overrides or []:  # model_params.* and train.* of the preset, e.g. model_params.cl_negatives=batch
+        preset = deep_merge(preset, parse_override(text))
     model = build_model(preset.get("model", model_name), ModelInputs.from_data(data), preset.get("model_params"))
     trainer = Trainer(model, data, TrainConfig(**{**preset.get("train", {}), "progress": False,
                                                   "batches_per_epoch": batches_per_epoch}),
@@ -179,6 +182,8 @@ def main() -> None:
                         "not the library's default auto")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (then peak GPU memory is reported too)")
     parser.add_argument("--data-dir", default="runs/scale-data")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a preset option for every model (model_params.X=..., train.X=...)")
     parser.add_argument("--plot", help="write a log-log plot of s/epoch against interactions here (matplotlib)")
     parser.add_argument("--tables", nargs="+", metavar="LOG",
                         help="measure nothing: fit (and with --plot, draw) the rows of tables printed before")
@@ -201,7 +206,7 @@ def main() -> None:
         parser.error("--max-batches: expected an integer >= 1")
     if args.one:
         print(json.dumps(measure_one(*args.one, data_dir, args.max_batches, args.threads, args.batches_per_epoch,
-                                     args.device)))
+                                     args.device, args.overrides)))
         return
     rows = []
     print("| size | users | items | interactions | model | set-up s | train s/epoch | validation s | peak RSS MiB "
@@ -213,7 +218,7 @@ def main() -> None:
             argv = [sys.executable, __file__, "--one", size, model, "--threads", str(args.threads), "--data-dir",
                     str(data_dir)] + (["--max-batches", str(args.max_batches)] if args.max_batches else []) \
                 + (["--batches-per-epoch", str(args.batches_per_epoch)] if args.batches_per_epoch else []) \
-                + ["--device", args.device]
+                + ["--device", args.device] + [f"--set={text}" for text in args.overrides]
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"| {size} | | | | {model} | failed: {done.stderr.strip().splitlines()[-1:]} | | | | |")
