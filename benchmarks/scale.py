@@ -11,7 +11,9 @@ clothing 39k/23k/279k, elec 190k/63k/1.7M, microlens 1M/90k/9.1M. Two content mo
 growing with the data). Each (size, model) runs in its own process (so that peak RSS is its own), with one torch thread unless
 --threads says otherwise. With --max-batches N, an epoch is timed on its first N batches after one warm-up
 batch and projected to the whole epoch (marked "projected"), plus the once-per-epoch work (GTC's content
-generation, FREEDOM's pruning). Datasets are generated once into --data-dir (default runs/scale-data).
+generation, FREEDOM's pruning). With --max-eval-users U, the validation pass runs on a random sample of U
+evaluated users and its per-user part is projected to all of them (the representations are computed once
+either way; marked "projected"). Datasets are generated once into --data-dir (default runs/scale-data).
 Prints a Markdown table and the fitted growth exponent of seconds per epoch against interactions per
 model; with --plot FILE (needs matplotlib) a log-log plot.
 """
@@ -59,7 +61,7 @@ def power_law_dataset(name: str, n_users: int, n_items: int, n_interactions: int
 
 def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | None, threads: int,
                 batches_per_epoch: int | None = None, device_name: str = "cpu",
-                overrides: list[str] | None = None) -> dict:
+                overrides: list[str] | None = None, max_eval_users: int | None = None) -> dict:
     """Runs in a child process: one model on one size."""
     import torch
 
@@ -116,16 +118,30 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
     sync()
     per_epoch_work += time.perf_counter() - start
     per_batch = float(np.mean(batch_seconds[1:]))
+    evaluator = trainer.valid_evaluator
+    n_eval_users = len(evaluator.users)
+    eval_projected = max_eval_users is not None and max_eval_users < n_eval_users
+    if eval_projected:  # a random sample of the evaluated users (not the first: ids follow popularity)
+        sample = torch.randperm(n_eval_users, generator=torch.Generator().manual_seed(0))[:max_eval_users]
+        evaluator.users = evaluator.users[sample.sort().values.to(evaluator.users.device)]
     start = time.perf_counter()
-    trainer.valid_evaluator.evaluate(model)
+    evaluator.evaluate(model)
     sync()
     validation = time.perf_counter() - start
+    if eval_projected:
+        # The pass = one representations() call (fixed) + work per user block; project the second part.
+        start = time.perf_counter()
+        model.representations()
+        sync()
+        fixed = min(time.perf_counter() - start, validation)
+        validation = fixed + (validation - fixed) * n_eval_users / max_eval_users
     gpu_peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"size": size, "model": model_name, "users": data.n_users, "items": data.n_items,
             "interactions": int(len(data.train) + len(data.valid) + len(data.test)),
             "setup_s": setup, "batches": n_batches, "timed_batches": timed,
             "epoch_s": per_epoch_work + per_batch * n_batches, "projected": timed < n_batches,
-            "validation_s": validation, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "validation_s": validation, "eval_users": n_eval_users,
+            "timed_eval_users": min(n_eval_users, max_eval_users or n_eval_users), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "peak_gpu_mib": gpu_peak, "threads": threads, "device": str(device)}
 
 
@@ -176,6 +192,8 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["tiktok", "sports"], choices=list(SIZES))
     parser.add_argument("--models", nargs="+", default=["lightgcn", "freedom", "gtc"])
     parser.add_argument("--max-batches", type=int, help="time this many batches per epoch and project")
+    parser.add_argument("--max-eval-users", type=int,
+                        help="time the validation pass on this many evaluated users (a random sample) and project")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batches-per-epoch", type=int,
                         help="train.batches_per_epoch (linear cost per epoch); without it, exact epochs (null), "
@@ -204,9 +222,11 @@ def main() -> None:
     data_dir = Path(args.data_dir)
     if args.max_batches is not None and args.max_batches < 1:
         parser.error("--max-batches: expected an integer >= 1")
+    if args.max_eval_users is not None and args.max_eval_users < 1:
+        parser.error("--max-eval-users: expected an integer >= 1")
     if args.one:
         print(json.dumps(measure_one(*args.one, data_dir, args.max_batches, args.threads, args.batches_per_epoch,
-                                     args.device, args.overrides)))
+                                     args.device, args.overrides, args.max_eval_users)))
         return
     rows = []
     print("| size | users | items | interactions | model | set-up s | train s/epoch | validation s | peak RSS MiB "
@@ -218,7 +238,8 @@ def main() -> None:
             argv = [sys.executable, __file__, "--one", size, model, "--threads", str(args.threads), "--data-dir",
                     str(data_dir)] + (["--max-batches", str(args.max_batches)] if args.max_batches else []) \
                 + (["--batches-per-epoch", str(args.batches_per_epoch)] if args.batches_per_epoch else []) \
-                + ["--device", args.device] + [f"--set={text}" for text in args.overrides]
+                + ["--device", args.device] + [f"--set={text}" for text in args.overrides] \
+                + (["--max-eval-users", str(args.max_eval_users)] if args.max_eval_users else [])
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"| {size} | | | | {model} | failed: {done.stderr.strip().splitlines()[-1:]} | | | | |")
@@ -226,8 +247,10 @@ def main() -> None:
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             mark = f" (projected from {row['timed_batches']} of {row['batches']} batches)" if row["projected"] else ""
+            eval_mark = (f" (projected from {row['timed_eval_users']:,} of {row['eval_users']:,} users)"
+                         if row["timed_eval_users"] < row["eval_users"] else "")
             print(f"| {size} | {row['users']:,} | {row['items']:,} | {row['interactions']:,} | {model} | "
-                  f"{row['setup_s']:.1f} | {row['epoch_s']:.1f}{mark} | {row['validation_s']:.1f} | "
+                  f"{row['setup_s']:.1f} | {row['epoch_s']:.1f}{mark} | {row['validation_s']:.1f}{eval_mark} | "
                   f"{row['peak_rss_mib']:.0f} | {row['peak_gpu_mib'] or 0:.0f} |", flush=True)
     for model in args.models:
         slope = growth_exponent([(r["interactions"], r["epoch_s"]) for r in rows if r["model"] == model])
