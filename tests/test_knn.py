@@ -75,6 +75,22 @@ def test_sparse_user_cooccurrence_equals_the_dense_computation_whatever_the_chun
         assert (graph != reference).nnz == 0, (chunk_size, max_entries)
 
 
+def test_user_cooccurrence_with_counts_above_the_histogram_cap_equals_the_dense_computation():
+    # shared counts spread over 0..~150, so that many users' k-th count lies in the capped top bucket (64+)
+    from gtcrec.graph.knn import COUNT_BUCKETS
+
+    rng = np.random.default_rng(5)
+    dense = (rng.random((80, 400)) < rng.uniform(0.05, 0.6, (80, 1))).astype(np.float32)
+    train = sp.csr_matrix(dense)
+    shared = dense @ dense.T
+    np.fill_diagonal(shared, 0)
+    kth = -np.sort(-shared, axis=1)[:, 5]
+    assert (kth > COUNT_BUCKETS).sum() > 10 and (kth < COUNT_BUCKETS).sum() > 10  # both branches are used
+    reference = _dense_cooccurrence_reference(train, 6, 0)
+    for chunk_size in (1024, 9):
+        assert (user_cooccurrence_graph(train, 6, chunk_size=chunk_size) != reference).nnz == 0
+
+
 def test_ties_at_large_counts_are_broken_at_random_too():
     # 300 users who all share the same 500 items: every pair ties at count 500, where count + a float jitter
     # would collide in float32 and fall back to the lowest ids
@@ -124,3 +140,17 @@ def test_normalize_graph(how):
         sym = np.maximum(mat.toarray(), mat.toarray().T)
         deg = sym.sum(1)
         assert out[0, 1] == pytest.approx(sym[0, 1] / np.sqrt(deg[0] * deg[1]))
+
+
+@pytest.mark.parametrize("huge_counts", [False, True])
+def test_rank_order_sorts_by_row_then_count_then_key_descending_and_is_stable(huge_counts):
+    # huge counts do not fit in the packed key: the lexsort fallback must give the same order
+    from gtcrec.graph.knn import _rank_order
+
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 50, 5000)
+    counts = rng.integers(0, 4, 5000) + (1 << 40 if huge_counts else 0)
+    keys = rng.integers(0, 8, 5000) * (1 << 29)  # few distinct keys: many exact ties
+    order = _rank_order(rows, counts, keys)
+    expected = sorted(range(5000), key=lambda i: (rows[i], -counts[i], -keys[i], i))
+    assert order.tolist() == expected
