@@ -154,3 +154,25 @@ def test_rank_order_sorts_by_row_then_count_then_key_descending_and_is_stable(hu
     order = _rank_order(rows, counts, keys)
     expected = sorted(range(5000), key=lambda i: (rows[i], -counts[i], -keys[i], i))
     assert order.tolist() == expected
+
+
+def test_user_cooccurrence_breaks_equal_count_and_hash_by_the_lower_user_id(monkeypatch):
+    # a hash with three values: many pairs tie on (count, hash), and the graph must still be the exact
+    # ordering by count, then hash, then the other user's id, whatever the chunking
+    import torch
+
+    from gtcrec.graph import knn
+
+    monkeypatch.setattr(knn, "_pair_hash", lambda rows, cols, seed: (rows * 7 + cols) % 3)
+    rng = np.random.default_rng(3)
+    dense = (rng.random((90, 40)) < 0.15).astype(np.float32)
+    shared = dense @ dense.T
+    np.fill_diagonal(shared, 0)
+    k = 5
+    for chunk_size in (1024, 4):
+        graph = knn.user_cooccurrence_graph(sp.csr_matrix(dense), k, chunk_size=chunk_size)
+        for u in range(90):
+            others = [v for v in range(90) if shared[u, v] > 0]
+            hashes = knn._pair_hash(torch.tensor(u), torch.tensor(others), 0).tolist() if others else []
+            best = sorted(zip(others, hashes), key=lambda vh: (-shared[u, vh[0]], -vh[1], vh[0]))[:k]
+            assert sorted(graph[u].indices.tolist()) == sorted(v for v, _ in best), (chunk_size, u)

@@ -107,10 +107,10 @@ def _logits_n(anchor: torch.Tensor, others: list[torch.Tensor], generator: torch
     """logits[i, j] = MIP(anchor_i, shuffled others at j); the diagonal holds the true tuples."""
     n = anchor.shape[0]
     positive = others[0]
-    shuffled = others[0][torch.randperm(n, device=anchor.device, generator=generator)]
+    shuffled = others[0].index_select(0, torch.randperm(n, device=anchor.device, generator=generator))
     for other in others[1:]:
         positive = positive * other
-        shuffled = shuffled * other[torch.randperm(n, device=anchor.device, generator=generator)]
+        shuffled = shuffled * other.index_select(0, torch.randperm(n, device=anchor.device, generator=generator))
     logits = anchor @ shuffled.T
     pos = (anchor * positive).sum(-1)
     return logits.masked_scatter(torch.eye(n, dtype=torch.bool, device=anchor.device), pos)

@@ -142,7 +142,7 @@ class BM3(Recommender):
         align = u_all.new_zeros(())
         mask = u_all.new_zeros(())
         for m in self.modalities:
-            f_online = self.project[m](self.feature_table(m)[ui])
+            f_online = self.project[m](self.feature_table(m).index_select(0, ui))
             with torch.no_grad():
                 f_target = F.dropout(f_online.detach(), p, training=True).index_select(0, i_inv)
             f_pred = self.predictor(f_online).index_select(0, i_inv)

@@ -206,6 +206,6 @@ class FREEDOM(Recommender):
         modal = bpr.new_zeros(())
         for m in self.modalities:
             feats, proj = self.feature(m), self.project[m]
-            modal = modal + bpr_loss((u * proj(feats[pos])).sum(-1), (u * proj(feats[neg])).sum(-1))
+            modal = modal + bpr_loss((u * proj(feats.index_select(0, pos))).sum(-1), (u * proj(feats.index_select(0, neg))).sum(-1))
         modal = self.config.reg_weight * modal
         return {"loss": bpr + modal, "bpr": bpr, "modal": modal}
