@@ -224,10 +224,12 @@ def main() -> None:
         parser.error("--max-batches: expected an integer >= 1")
     if args.max_eval_users is not None and args.max_eval_users < 1:
         parser.error("--max-eval-users: expected an integer >= 1")
-    for text in args.overrides:  # options this script sets itself, or would silently ignore
+    own_flags = {"train.batches_per_epoch": "--batches-per-epoch", "train.num_threads": "--threads",
+                 "train.device": "--device"}  # options this script sets itself
+    for text in args.overrides:
         key = text.split("=", 1)[0].strip()
-        if key in ("train.batches_per_epoch", "train.num_threads", "train.device"):
-            parser.error(f"--set {text}: use --{key.split('.')[1].replace('_', '-').replace('num-', '')} instead")
+        if key in own_flags:
+            parser.error(f"--set {text}: use {own_flags[key]} instead")
         if not key.startswith(("model_params.", "train.")) or "=" not in text:
             parser.error(f"--set {text}: expected model_params.NAME=VALUE or train.NAME=VALUE")
     if args.one:

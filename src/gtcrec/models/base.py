@@ -169,6 +169,16 @@ def check_modality_names(names: list[str], model: str) -> None:
             raise DataError(f"{model}: modality name {m!r}: expected a non-empty name without '.'")
 
 
+def batch_rows(user_reps: torch.Tensor, item_reps: torch.Tensor, users: torch.Tensor, pos: torch.Tensor,
+               neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch's user, positive-item and negative-item rows.
+
+    Gathered with ``index_select``: the backward pass of ``table[index]`` adds repeated rows with atomic adds
+    across CPU threads in no fixed order, so seeded multi-thread runs would drift; ``index_select``'s is ordered.
+    """
+    return user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
+
+
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
     return -nn.functional.logsigmoid(pos_scores - neg_scores).mean()
 

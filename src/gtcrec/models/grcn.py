@@ -52,6 +52,7 @@ from ..graph.edges import BipartiteEdges, edge_aggregate, edge_dot
 from .base import (
     ModelInputs,
     Recommender,
+    batch_rows,
     bpr_loss,
     register_model,
 )
@@ -178,7 +179,7 @@ class GRCN(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u, i, j = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
+        u, i, j = batch_rows(user_reps, item_reps, users, pos, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         # MMRec's form: users (each counted for its positive and its negative) and the pooled batch items
         penalty = self.user_embedding(users).pow(2).mean() + (self.item_embedding(pos).pow(2).mean()

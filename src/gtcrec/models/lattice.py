@@ -52,6 +52,7 @@ from ..graph.knn import item_knn_graph, normalize_graph
 from .base import (
     ModelInputs,
     Recommender,
+    batch_rows,
     bpr_loss,
     check_modality_names,
     content_features,
@@ -177,7 +178,7 @@ class LATTICE(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u, p, n = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
+        u, p, n = batch_rows(user_reps, item_reps, users, pos, neg)
         bpr = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
         reg = self.config.reg_weight * l2_penalty(u, p, n)
         return {"loss": bpr + reg, "bpr": bpr, "reg": reg}

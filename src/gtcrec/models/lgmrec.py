@@ -70,7 +70,14 @@ from torch.nn import functional as F
 from ..config import check_choices
 from ..graph import lightgcn_propagate, propagate, to_torch_sparse
 from . import mgcn
-from .base import ModelInputs, Recommender, bpr_loss, content_features, register_model
+from .base import (
+    ModelInputs,
+    Recommender,
+    batch_rows,
+    bpr_loss,
+    content_features,
+    register_model,
+)
 from .sparse_ops import register_sparse, sparse_product
 
 
@@ -202,7 +209,7 @@ class LGMRec(Recommender):
         enc = self.encode()
         final = enc["final"]
         user_final, item_final = final[: self.n_users], final[self.n_users:]
-        u, i, j = user_final.index_select(0, users), item_final.index_select(0, pos), item_final.index_select(0, neg)
+        u, i, j = batch_rows(user_final, item_final, users, pos, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = cfg.reg_weight * (u.norm() + i.norm() + j.norm()) / len(users)
         hu, hi = enc["hyper_users"], enc["hyper_items"]

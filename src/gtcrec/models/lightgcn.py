@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from ..graph import lightgcn_propagate, to_torch_sparse
-from .base import ModelInputs, Recommender, bpr_loss, l2_penalty, register_model
+from .base import (
+    ModelInputs,
+    Recommender,
+    batch_rows,
+    bpr_loss,
+    l2_penalty,
+    register_model,
+)
 
 
 @dataclass
@@ -39,7 +46,7 @@ class LightGCN(Recommender):
 
     def loss(self, users, pos, neg):
         user_reps, item_reps = self.forward()
-        u, i, j = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
+        u, i, j = batch_rows(user_reps, item_reps, users, pos, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = self.config.reg_weight * l2_penalty(
             self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg))

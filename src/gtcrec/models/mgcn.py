@@ -71,6 +71,7 @@ from ..graph import item_knn_graph, lightgcn_propagate, normalize_graph, to_torc
 from .base import (
     ModelInputs,
     Recommender,
+    batch_rows,
     bpr_loss,
     content_features,
     l2_penalty,
@@ -239,7 +240,7 @@ class MGCN(Recommender):
         content, side = enc["content"], enc["side"]
         final = content + side
         user_final, item_final = final[: self.n_users], final[self.n_users:]
-        u, i, j = user_final.index_select(0, users), item_final.index_select(0, pos), item_final.index_select(0, neg)
+        u, i, j = batch_rows(user_final, item_final, users, pos, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = cfg.reg_weight * l2_penalty(u, i, j)
         n_u = self.n_users

@@ -46,6 +46,7 @@ from ..graph.edges import BipartiteEdges
 from .base import (
     ModelInputs,
     Recommender,
+    batch_rows,
     bpr_loss,
     register_model,
 )
@@ -148,7 +149,7 @@ class PGL(Recommender):
     def loss(self, users, pos, neg):
         cfg = self.config
         user_reps, item_reps = self.forward()
-        u, i, j = user_reps.index_select(0, users), item_reps.index_select(0, pos), item_reps.index_select(0, neg)
+        u, i, j = batch_rows(user_reps, item_reps, users, pos, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         terms = {"bpr": bpr}
         total = bpr

@@ -47,6 +47,7 @@ from ..graph import lightgcn_propagate, to_torch_sparse
 from .base import (
     ModelInputs,
     Recommender,
+    batch_rows,
     bpr_loss,
     l2_penalty,
     register_model,
@@ -154,7 +155,7 @@ class SMORE(Recommender):
         content, side = enc["content"], enc["side"]
         final = content + side
         n_u = self.n_users
-        u, i, j = final[:n_u].index_select(0, users), final[n_u:].index_select(0, pos), final[n_u:].index_select(0, neg)
+        u, i, j = batch_rows(final[:n_u], final[n_u:], users, pos, neg)
         bpr = bpr_loss((u * i).sum(-1), (u * j).sum(-1))
         reg = cfg.reg_weight * l2_penalty(u, i, j)
         cl = cfg.cl_weight * (info_nce(side[n_u:].index_select(0, pos), content[n_u:].index_select(0, pos), cfg.temperature)
