@@ -69,6 +69,7 @@ def main() -> None:
             _sync(device)
             t0 = time.perf_counter()
             trainer.train_epoch(epoch)
+            trainer.model.refresh()  # as Trainer.fit does: GTC's generation is part of the epoch
             _sync(device)
             t1 = time.perf_counter()
             trainer.valid_evaluator.evaluate(trainer.model)
