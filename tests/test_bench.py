@@ -169,3 +169,22 @@ def test_batches_per_epoch_auto_matches_a_saved_exact_run_only_where_it_resolves
     predates = {**new, "train": {k: v for k, v in new["train"].items() if k != "batches_per_epoch"}}
     assert protocol_differences(predates, new, n_train=256 * batch + 1) == [
         "train.batches_per_epoch: saved None, requested 256"]
+
+
+def test_grid_final_patience_trains_the_final_seeds_in_their_own_folder(small_synthetic, tmp_path):
+    axes = [parse_axis("model_params.n_layers=1,2")]
+    short = FAST + [{"train": {"epochs": 6, "patience": 1}}]
+    report = run_grid("lightgcn", "synthetic", axes, seeds=[1], final_seeds=[1, 2], final_patience=4,
+                      output_dir=tmp_path, overrides=short, data=small_synthetic)
+    label = report.chosen.label
+    final_dir = tmp_path / "final-patience-4" / label
+    assert report.final.run_dir == str(final_dir)
+    assert sorted(p.name for p in final_dir.glob("seed*")) == ["seed1", "seed2"]  # seed 1 retrained, not read back
+    assert yaml.safe_load((final_dir / "config.yaml").read_text())["train"]["patience"] == 4
+    assert yaml.safe_load((tmp_path / "points" / label / "config.yaml").read_text())["train"]["patience"] == 1
+    assert not (tmp_path / "points" / label / "seed2").exists()
+    assert json.loads((tmp_path / "grid.json").read_text())["final"]["patience"] == 4
+    assert "patience 4" in (tmp_path / "grid.md").read_text()
+    with pytest.raises(ConfigError, match="--final-patience"):
+        run_grid("lightgcn", "synthetic", axes, seeds=[1], final_patience=4, output_dir=tmp_path / "x",
+                 overrides=short, data=small_synthetic)

@@ -150,7 +150,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
             print(f"# {point.label}\n" + config.to_yaml())
         return 0
     report = run_grid(args.model, args.dataset, axes, seeds=seeds, final_seeds=final_seeds, output_dir=output_dir,
-                      overrides=overrides, command=_command_line(args))
+                      final_patience=args.final_patience, overrides=overrides, command=_command_line(args))
     print(report.to_markdown())
     print(f"written: {output_dir / 'grid.md'}, {output_dir / 'grid.json'}, {output_dir / 'best.yaml'} "
           f"(gtcrec train --config {output_dir / 'best.yaml'})")
@@ -531,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one axis, e.g. --grid model_params.n_layers=1,2,3 --grid model_params.reg_weight=1e-3,1e-4")
     p.add_argument("--seeds", nargs="+", default=["1"], help="seeds every grid point trains on (default 1)")
     p.add_argument("--final-seeds", nargs="+", help="run the chosen point on these seeds too, e.g. 1..5")
+    p.add_argument("--final-patience", type=int, metavar="P",
+                   help="patience of the final seeds (default: --patience); they then train in "
+                        "<output-dir>/final-patience-P, the selection runs stay as they are")
     _add_protocol_options(p, "runs/grid-<dataset>-<model>")
     p.set_defaults(func=cmd_grid, argv=None)
 

@@ -5,7 +5,9 @@ Every point of the Cartesian product trains on the selection seeds in its own fo
 validation metric (``train.valid_metric``) wins; ties go to the earlier point. Test metrics are
 computed by the trainer for every point but are never read for the choice, and the grid table
 does not show them. With ``final_seeds`` the chosen point is then run on those seeds (the
-selection seeds it already has are read back) and its test mean ± std is reported.
+selection seeds it already has are read back) and its test mean ± std is reported. With ``final_patience``
+the final seeds train with that patience instead, in ``<output_dir>/final-patience-<P>/<label>`` (the selection
+runs stay as they were): a short selection patience is cheap, but can stop a slow-converging model on a plateau.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class GridReport:
     points: list[GridPoint] = field(default_factory=list)
     chosen: GridPoint | None = None
     final: RunResult | None = None
+    final_patience: int | None = None  # None: the selection runs' patience
     command: str | None = None
     commit: str | None = None
     machine: str | None = None
@@ -113,7 +116,8 @@ class GridReport:
             lines.append("| " + " | ".join(point.settings.values()) + f" | {cell} | {epochs} | {secs:.2f} | {mark} |")
         if self.final is not None:
             seeds = [s.seed for s in self.final.seeds]
-            lines += ["", f"## Chosen point on seeds {seeds}: test at each seed's best-validation epoch", "",
+            patience = "" if self.final_patience is None else f", patience {self.final_patience}"
+            lines += ["", f"## Chosen point on seeds {seeds}{patience}: test at each seed's best-validation epoch", "",
                       f"| valid {self.metric} | " + " | ".join(TABLE_METRICS) + " |",
                       "|---" * (len(TABLE_METRICS) + 1) + "|"]
             cells = [self.final.cell(self.metric, "valid")] + [self.final.cell(m) for m in TABLE_METRICS]
@@ -131,6 +135,7 @@ class GridReport:
         }
         if self.final is not None:
             out["final"] = {"seeds": [s.seed for s in self.final.seeds], "run_dir": self.final.run_dir,
+                            "patience": self.final_patience,
                             "test": {m: self.final.mean_std(m) for m in TABLE_METRICS}}
         return out
 
@@ -141,11 +146,15 @@ class GridReport:
 
 
 def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int], output_dir: str | Path,
-             final_seeds: list[int] | None = None, overrides: list[dict[str, Any]] | None = None,
-             data: InteractionData | None = None, command: str | None = None) -> GridReport:
-    """Train every grid point on ``seeds``; choose on validation; optionally run the choice on ``final_seeds``."""
+             final_seeds: list[int] | None = None, final_patience: int | None = None,
+             overrides: list[dict[str, Any]] | None = None, data: InteractionData | None = None,
+             command: str | None = None) -> GridReport:
+    """Train every grid point on ``seeds``; choose on validation; optionally run the choice on ``final_seeds``
+    (with ``final_patience``, if given, in a folder of their own)."""
     if not axes:
         raise ConfigError("grid: give at least one --grid KEY=V1,V2,...")
+    if final_patience is not None and (not final_seeds or final_patience < 1):
+        raise ConfigError(f"--final-patience {final_patience}: expected an integer >= 1, with --final-seeds")
     output_dir = Path(output_dir)
     overrides = overrides or []
     points = grid_points(axes)
@@ -169,10 +178,14 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
     report.chosen = max(points, key=lambda p: (p.score(metric)[0], -points.index(p)))
     chosen_config = configs[report.chosen.label]
     if final_seeds:
-        chosen_config = entry_config(entry, dataset, final_seeds, output_dir / "points",
-                                     overrides + report.chosen.overrides)
+        final_root, final_overrides = output_dir / "points", overrides + report.chosen.overrides
+        if final_patience is not None:
+            final_root = output_dir / f"final-patience-{final_patience}"
+            final_overrides = final_overrides + [{"train": {"patience": final_patience}}]
+            report.final_patience = final_patience
+        chosen_config = entry_config(entry, dataset, final_seeds, final_root, final_overrides)
         chosen_config.name = report.chosen.label
-        report.final = train_in_folder(chosen_config, output_dir / "points" / report.chosen.label, data)
+        report.final = train_in_folder(chosen_config, final_root / report.chosen.label, data)
     best = deep_merge(chosen_config.to_dict(), {"name": None, "output_dir": "runs"})
     (output_dir / "best.yaml").write_text(
         f"# chosen by `gtcrec grid` on validation {metric}: {report.chosen.settings}\n"
