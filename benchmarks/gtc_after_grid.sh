@@ -11,24 +11,25 @@ set -u
 cd "$(dirname "$0")/.."
 ds=$1; ma=$2; mb=$3; chosen=${4:-}
 export OMP_NUM_THREADS=1
+gtcrec=$(command -v gtcrec || echo .venv/bin/gtcrec)  # the README's set-up installs it in .venv
 # Sensitivity as one-axis grids (seed 1, validation only), so that `gtcrec report runs/sens-$ds/*` draws them
 # (RQ6); lambda_tc's curve comes from the equal-budget grid itself. partial_t stays 100, so T starts at 200.
 mkdir -p "runs/sens-$ds"
 # shellcheck disable=SC2086  # $chosen is a list of --set options
-gtcrec grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
+"$gtcrec" grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
   --grid model_params.diffusion_steps=200,600,1000 --output-dir "runs/sens-$ds/T" > "runs/sens-$ds/T.log" 2>&1
 # shellcheck disable=SC2086
-gtcrec grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
+"$gtcrec" grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
   --grid model_params.lambda_diff=0.1,0.4,0.7,1.0 --output-dir "runs/sens-$ds/lambda_diff" \
   > "runs/sens-$ds/lambda_diff.log" 2>&1
 mkdir -p "runs/ablate-$ds"
 common="--dataset $ds --seeds 2..6 --patience 10 --no-progress --set train.num_threads=1 $chosen"
 # shellcheck disable=SC2086
-gtcrec bench --models gtc,gtc-base,gtc-base-dn,gtc-base-tc,gtc-wo-tc $common --output-dir "runs/ablate-$ds/table3" \
+"$gtcrec" bench --models gtc,gtc-base,gtc-base-dn,gtc-base-tc,gtc-wo-tc $common --output-dir "runs/ablate-$ds/table3" \
   > "runs/ablate-$ds/table3.log" 2>&1
 for mods in "[$ma]" "[$mb]" "[]"; do
   name=$(echo "$mods" | tr -d '[]'); name=${name:-none}
   # shellcheck disable=SC2086
-  gtcrec bench --models gtc $common --set "data.modalities=$mods" --output-dir "runs/ablate-$ds/modalities-$name" \
+  "$gtcrec" bench --models gtc $common --set "data.modalities=$mods" --output-dir "runs/ablate-$ds/modalities-$name" \
     > "runs/ablate-$ds/modalities-$name.log" 2>&1
 done
