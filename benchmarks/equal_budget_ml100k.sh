@@ -5,8 +5,8 @@
 # twice at once with different models to use both cores: `bash benchmarks/equal_budget_ml100k.sh freedom mgcn`
 # and `bash benchmarks/equal_budget_ml100k.sh dragon gtc lightgcn`. Every command resumes when re-run (finished
 # points and seeds are read back). Axes: docs/results/equal-budget.md, "Protocol". GTC's features are
-# L2-normalised per item (`data.feature_scaling=l2`, chosen on validation before the grid: runs/probe-ml,
-# 0.3570 against 0.3484 raw, seed 1); the baselines take the features raw, as MMRec does.
+# L2-normalised per item (`data.feature_scaling=l2`, from a validation probe before the grid: runs/probe-ml);
+# the baselines take the features raw, as MMRec does.
 set -u
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
