@@ -18,6 +18,8 @@ from pathlib import Path
 
 from scipy import stats
 
+from gtcrec.report import final_run_dir
+
 COLUMNS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20", "recall@50", "ndcg@50"]
 
 
@@ -25,9 +27,7 @@ def final_seed_metrics(grid_dir: Path) -> tuple[dict, list[dict]]:
     report = json.loads((grid_dir / "grid.json").read_text())
     if "final" not in report:
         raise SystemExit(f"{grid_dir}: the grid has no final seeds (run it with --final-seeds)")
-    run_dir = Path(report["final"]["run_dir"])
-    if not run_dir.is_absolute() and not run_dir.exists():
-        run_dir = grid_dir / "points" / run_dir.name
+    run_dir = final_run_dir(grid_dir, report["final"])
     wanted = set(report["final"]["seeds"])
     metrics = [json.loads(p.read_text()) for p in sorted(run_dir.glob("seed*/metrics.json"))]
     metrics = [m for m in metrics if m["seed"] in wanted]

@@ -10,9 +10,11 @@
 set -u
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
-gtcrec=$(command -v gtcrec || echo .venv/bin/gtcrec)  # the README's set-up installs it in .venv
+gtcrec=.venv/bin/gtcrec  # the README's set-up; else the one on PATH
+[ -x "$gtcrec" ] || gtcrec=gtcrec
 out=runs/eq-ml-100k-mm
 mkdir -p "$out"
+[ $# -gt 0 ] || { echo "usage: bash $0 MODEL... (lightgcn, freedom, mgcn, dragon, gtc)" >&2; exit 2; }
 for model in "$@"; do
   case $model in
     lightgcn) axes=(--grid train.lr=1e-3,5e-3 --grid model_params.n_layers=1,2,3 --grid model_params.reg_weight=1e-3,1e-4) ;;

@@ -11,7 +11,8 @@ set -u
 cd "$(dirname "$0")/.."
 ds=$1; ma=$2; mb=$3; chosen=${4:-}
 export OMP_NUM_THREADS=1
-gtcrec=$(command -v gtcrec || echo .venv/bin/gtcrec)  # the README's set-up installs it in .venv
+gtcrec=.venv/bin/gtcrec  # the README's set-up; else the one on PATH
+[ -x "$gtcrec" ] || gtcrec=gtcrec
 # Sensitivity as one-axis grids (seed 1, validation only), so that `gtcrec report runs/sens-$ds/*` draws them
 # (RQ6); lambda_tc's curve comes from the equal-budget grid itself. partial_t stays 100, so T starts at 200.
 mkdir -p "runs/sens-$ds"

@@ -1,5 +1,7 @@
+import csv
 import importlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import yaml
 
 from gtcrec.cli import main
 from gtcrec.config import ConfigError, RunConfig, from_dict
+from gtcrec.report import grid_final_run, write_report
 from gtcrec.train.bench import parse_entries, parse_seeds, run_bench
 from gtcrec.train.grid import parse_axis, run_grid
 from gtcrec.train.memory import peak_memory_mb, reset_peak_memory
@@ -171,20 +174,32 @@ def test_batches_per_epoch_auto_matches_a_saved_exact_run_only_where_it_resolves
         "train.batches_per_epoch: saved None, requested 256"]
 
 
-def test_grid_final_patience_trains_the_final_seeds_in_their_own_folder(small_synthetic, tmp_path):
+def test_grid_final_patience_trains_the_final_seeds_in_their_own_folder(small_synthetic, tmp_path, monkeypatch,
+                                                                        capsys):
+    monkeypatch.chdir(tmp_path)  # a relative output folder, as the scripts give: reports must still find the finals
     axes = [parse_axis("model_params.n_layers=1,2")]
     short = FAST + [{"train": {"epochs": 6, "patience": 1}}]
     report = run_grid("lightgcn", "synthetic", axes, seeds=[1], final_seeds=[1, 2], final_patience=4,
-                      output_dir=tmp_path, overrides=short, data=small_synthetic)
+                      output_dir="g", overrides=short, data=small_synthetic)
     label = report.chosen.label
-    final_dir = tmp_path / "final-patience-4" / label
-    assert report.final.run_dir == str(final_dir)
+    final_dir = Path("g") / "final-patience-4" / label
     assert sorted(p.name for p in final_dir.glob("seed*")) == ["seed1", "seed2"]  # seed 1 retrained, not read back
     assert yaml.safe_load((final_dir / "config.yaml").read_text())["train"]["patience"] == 4
-    assert yaml.safe_load((tmp_path / "points" / label / "config.yaml").read_text())["train"]["patience"] == 1
-    assert not (tmp_path / "points" / label / "seed2").exists()
-    assert json.loads((tmp_path / "grid.json").read_text())["final"]["patience"] == 4
-    assert "patience 4" in (tmp_path / "grid.md").read_text()
-    with pytest.raises(ConfigError, match="--final-patience"):
+    assert yaml.safe_load((Path("g") / "points" / label / "config.yaml").read_text())["train"]["patience"] == 1
+    assert not (Path("g") / "points" / label / "seed2").exists()
+    assert json.loads(Path("g/grid.json").read_text())["final"]["patience"] == 4
+    assert "(patience 4)" in Path("g/grid.md").read_text()
+    assert yaml.safe_load(Path("g/best.yaml").read_text())["train"]["patience"] == 4
+    monkeypatch.chdir(tmp_path / "g")  # read from another working directory
+    final = grid_final_run(Path("..") / "g")
+    assert final.path.resolve() == (tmp_path / final_dir).resolve() and final.seeds == (1, 2)
+    write_report([str(Path("..") / "g")], tmp_path / "report")
+    rows = list(csv.DictReader((tmp_path / "report" / "test.csv").read_text().splitlines()))
+    recall = [s.test["recall@20"] for s in report.final.seeds]
+    assert float(next(r["mean"] for r in rows if r["metric"] == "recall@20")) == pytest.approx(np.mean(recall))
+    with pytest.raises(ConfigError, match="--final-seeds"):
         run_grid("lightgcn", "synthetic", axes, seeds=[1], final_patience=4, output_dir=tmp_path / "x",
                  overrides=short, data=small_synthetic)
+    assert main(["grid", "--model", "lightgcn", "--dataset", "synthetic", "--grid", "model_params.n_layers=1,2",
+                 "--final-seeds", "2", "--final-patience", "0", "--output-dir", str(tmp_path / "y")]) == 2
+    assert "--final-patience 0: expected an integer >= 1" in capsys.readouterr().err

@@ -80,14 +80,21 @@ def seed_metrics(run: Run) -> list[dict]:
     return [_read_json(f) for f in files]
 
 
+def final_run_dir(grid_dir: Path, final: dict) -> Path:
+    """The folder of a grid's final run, found under ``grid_dir`` as the grid lays it out (``points/<label>`` or
+    ``final-patience-P/<label>``), so that a grid read from another working directory, or moved, still resolves."""
+    recorded = Path(final["run_dir"])
+    folder = recorded.parent.name if recorded.parent.name.startswith("final-patience-") else "points"
+    inside = grid_dir / folder / recorded.name
+    return inside if inside.is_dir() or not recorded.is_absolute() else recorded
+
+
 def grid_final_run(grid_dir: Path) -> RunSeeds | None:
     """The chosen point's run with the grid's final seeds (never the selection seeds), if it has them."""
     final = _read_json(grid_dir / "grid.json").get("final")
     if not final:
         return None
-    recorded = Path(final["run_dir"])
-    run = recorded if recorded.is_absolute() else grid_dir / "points" / recorded.name
-    return RunSeeds(run, tuple(final["seeds"]))
+    return RunSeeds(final_run_dir(grid_dir, final), tuple(final["seeds"]))
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:

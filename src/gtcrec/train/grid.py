@@ -91,7 +91,7 @@ class GridReport:
     points: list[GridPoint] = field(default_factory=list)
     chosen: GridPoint | None = None
     final: RunResult | None = None
-    final_patience: int | None = None  # None: the selection runs' patience
+    final_patience: int | None = None  # the final seeds' patience
     command: str | None = None
     commit: str | None = None
     machine: str | None = None
@@ -116,7 +116,7 @@ class GridReport:
             lines.append("| " + " | ".join(point.settings.values()) + f" | {cell} | {epochs} | {secs:.2f} | {mark} |")
         if self.final is not None:
             seeds = [s.seed for s in self.final.seeds]
-            patience = "" if self.final_patience is None else f", patience {self.final_patience}"
+            patience = "" if self.final_patience is None else f" (patience {self.final_patience})"
             lines += ["", f"## Chosen point on seeds {seeds}{patience}: test at each seed's best-validation epoch", "",
                       f"| valid {self.metric} | " + " | ".join(TABLE_METRICS) + " |",
                       "|---" * (len(TABLE_METRICS) + 1) + "|"]
@@ -153,8 +153,10 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
     (with ``final_patience``, if given, in a folder of their own)."""
     if not axes:
         raise ConfigError("grid: give at least one --grid KEY=V1,V2,...")
-    if final_patience is not None and (not final_seeds or final_patience < 1):
-        raise ConfigError(f"--final-patience {final_patience}: expected an integer >= 1, with --final-seeds")
+    if final_patience is not None and not final_seeds:
+        raise ConfigError("--final-patience: expected --final-seeds too (the seeds it applies to)")
+    if final_patience is not None and final_patience < 1:
+        raise ConfigError(f"--final-patience {final_patience}: expected an integer >= 1")
     output_dir = Path(output_dir)
     overrides = overrides or []
     points = grid_points(axes)
@@ -182,13 +184,14 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         if final_patience is not None:
             final_root = output_dir / f"final-patience-{final_patience}"
             final_overrides = final_overrides + [{"train": {"patience": final_patience}}]
-            report.final_patience = final_patience
         chosen_config = entry_config(entry, dataset, final_seeds, final_root, final_overrides)
         chosen_config.name = report.chosen.label
+        report.final_patience = chosen_config.train.patience
         report.final = train_in_folder(chosen_config, final_root / report.chosen.label, data)
     best = deep_merge(chosen_config.to_dict(), {"name": None, "output_dir": "runs"})
     (output_dir / "best.yaml").write_text(
-        f"# chosen by `gtcrec grid` on validation {metric}: {report.chosen.settings}\n"
+        f"# chosen by `gtcrec grid` on validation {metric}: {report.chosen.settings}"
+        + ("; seeds and patience: the final runs'" if final_seeds else "") + "\n"
         + yaml.safe_dump(best, sort_keys=False))
     report.write(output_dir)
     return report
