@@ -143,12 +143,23 @@ def render(manifest: dict, commit: str, date: str) -> str:
         note = manifest.get("notes", {}).get(dataset)
         if note:
             lines += [note.strip(), ""]
-        figures = manifest.get("figures", {}).get(dataset)
-        if figures:
-            folder = Path(figures).parent
-            lines += [f"Figures ([report]({figures})): test bars and training curves of the finished grids.", "",
-                      f"![test]({folder}/test.png)", "", f"![curves]({folder}/curves.png)", ""]
+        lines += figure_lines(manifest.get("figures", {}).get(dataset) or [])
     return "\n".join(lines)
+
+
+def figure_lines(figures: str | list[dict]) -> list[str]:
+    """Markdown embedding each `gtcrec report` page's figures: a bare path means the grids' test bars and curves;
+    a list gives ``{report, caption, images}`` per report (images: file names beside its report.md)."""
+    if isinstance(figures, str):
+        figures = [{"report": figures, "caption": "test bars and training curves of the finished grids",
+                    "images": ["test.png", "curves.png"]}]
+    lines = []
+    for figure in figures:
+        folder = Path(figure["report"]).parent
+        lines += [f"Figures ([report]({figure['report']})): {figure['caption']}.", ""]
+        for image in figure["images"]:
+            lines += [f"![{Path(image).stem}]({folder}/{image})", ""]
+    return lines
 
 
 def main() -> None:

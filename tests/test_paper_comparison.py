@@ -42,6 +42,19 @@ def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(
     assert "Some paper, Table 1" in page and "Three modalities." in page and "A note under the table." in page
 
 
+def test_figures_are_embedded_from_each_report_named_in_the_manifest(tmp_path):
+    manifest = {"datasets": {"TikTok": {}},
+                "figures": {"TikTok": [{"report": "figures/rq3/report.md", "caption": "RQ3, impact of content",
+                                        "images": ["test.png"]},
+                                       {"report": "figures/rq6/report.md", "caption": "RQ6, sensitivity",
+                                        "images": ["grid-1-gtc/sensitivity.png", "curves.png"]}]}}
+    lines = paper_comparison.render(manifest, "abc1234", "2026-11-30").splitlines()
+    assert "Figures ([report](figures/rq3/report.md)): RQ3, impact of content." in lines
+    assert "![test](figures/rq3/test.png)" in lines
+    assert "![sensitivity](figures/rq6/grid-1-gtc/sensitivity.png)" in lines and "![curves](figures/rq6/curves.png)" in lines
+    assert not any("figures/rq3/curves.png" in line for line in lines)
+
+
 def test_aggregate_runs_pools_folders_and_compares_each_row_with_the_reference(tmp_path):
     import subprocess
     import sys
