@@ -95,12 +95,10 @@ def measure_one(size: str, model_name: str, data_dir: Path, max_batches: int | N
     model.train()
     start = time.perf_counter()
     model.on_epoch_start(1)
-    pairs = trainer.train_pairs[torch.randperm(len(trainer.train_pairs), generator=trainer.generator)]
-    trainer.sampler.sample(pairs[:, 0], trainer.generator)  # the epoch's negatives, drawn at once as in training
+    pairs, negatives = trainer.shuffled_epoch()  # as in training: on the device, negatives for the epoch at once
     sync()
     per_epoch_work = time.perf_counter() - start
     size_b = trainer.batch_size
-    negatives = trainer.sampler.sample(pairs[: min(timed, n_batches) * size_b, 0], trainer.generator)
     batch_seconds = []
     for b in range(timed + 1):  # a warm-up batch (the epoch's first, timed again at the end), then `timed`
         window = slice((b % timed) * size_b, (b % timed + 1) * size_b)

@@ -135,6 +135,12 @@ class Trainer:
     def _metric_names(self) -> set[str]:
         return {f"{m}@{k}" for m in ("recall", "ndcg", "precision", "map", "hit") for k in self.valid_evaluator.ks}
 
+    def shuffled_epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch's training pairs in a fresh random order and a negative per pair, drawn on the device."""
+        order = torch.randperm(len(self.train_pairs), device=self.device, generator=self.generator)
+        pairs = self.train_pairs[order]
+        return pairs, self.sampler.sample(pairs[:, 0], self.generator)
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training pairs in a fresh random order; returns each loss term's batch mean.
 
@@ -147,9 +153,7 @@ class Trainer:
             sync_rng(self.device)
         self.model.on_epoch_start(epoch)
         n = len(self.train_pairs)
-        order = torch.randperm(n, device=self.device, generator=self.generator)
-        epoch_pairs = self.train_pairs[order]
-        epoch_negatives = self.sampler.sample(epoch_pairs[:, 0], self.generator)
+        epoch_pairs, epoch_negatives = self.shuffled_epoch()
         batch_terms: list[dict[str, torch.Tensor]] = []
         n_batches = math.ceil(n / self.batch_size)
         show = self.cfg.progress and sys.stderr.isatty()
