@@ -1,6 +1,7 @@
 """Training objective and samplers for a conditional noise predictor ``denoiser(x_t, t, cond)``.
 
-Random draws take an optional ``torch.Generator``; it must live on the same device as the data.
+Random draws take an optional ``torch.Generator``, on the data's device or on the CPU (then a seed gives the same
+draws on every device).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .schedule import NoiseSchedule
+from .schedule import NoiseSchedule, draw_noise
 
 GenerateMethod = Literal["ancestral", "ddim", "partial"]
 GENERATE_METHODS: tuple[str, ...] = get_args(GenerateMethod)
@@ -21,7 +22,7 @@ def diffusion_loss(denoiser: nn.Module, schedule: NoiseSchedule, x0: torch.Tenso
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """Simplified DDPM loss (Ho et al. Eq. 14): MSE between the true and predicted noise at a random t."""
     t = schedule.sample_timesteps(x0.shape[0], x0.device, generator)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    noise = draw_noise(x0.shape, generator, x0.device, x0.dtype)
     return F.mse_loss(denoiser(schedule.add_noise(x0, noise, t), t, cond), noise)
 
 
@@ -33,7 +34,7 @@ def predict_clean(denoiser: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor
     and ``x0``. Small ``t`` keeps the estimate well conditioned (it divides by sqrt(alpha-bar_t)).
     """
     steps = _timesteps(t, x0.shape[0], x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    noise = draw_noise(x0.shape, generator, x0.device, x0.dtype)
     x_t = schedule.add_noise(x0, noise, steps)
     return schedule.predict_x0(x_t, steps, denoiser(x_t, steps, cond))
 
@@ -70,7 +71,7 @@ def generate(denoiser: nn.Module, schedule: NoiseSchedule, cond: torch.Tensor, *
     was_training = denoiser.training
     denoiser.eval()
     try:
-        noise = torch.randn(shape, generator=generator, device=cond.device, dtype=dtype)
+        noise = draw_noise(shape, generator, cond.device, dtype)
         if method == "ddim":
             ts = schedule.ddim_timesteps(steps)
             x = noise

@@ -106,7 +106,8 @@ class NoiseSchedule(nn.Module):
     def sample_timesteps(self, batch: int, device: torch.device | str | None = None,
                          generator: torch.Generator | None = None) -> torch.Tensor:
         """One timestep per row, uniform in [0, T)."""
-        return torch.randint(0, self.num_steps, (batch,), device=device, generator=generator)
+        where = generator.device if generator is not None else device
+        return torch.randint(0, self.num_steps, (batch,), device=where, generator=generator).to(device)
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
         """Closed-form q(x_t | x_0): sqrt(abar_t) x0 + sqrt(1 - abar_t) noise."""
@@ -142,7 +143,7 @@ class NoiseSchedule(nn.Module):
         mean, var, _ = self.posterior(x0_hat, x_t, t)
         if t == 0:
             return mean
-        z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+        z = draw_noise(x_t.shape, generator, x_t.device, x_t.dtype)
         return mean + var.sqrt() * z
 
     def ddim_timesteps(self, num_inference_steps: int) -> list[int]:
@@ -163,3 +164,14 @@ class NoiseSchedule(nn.Module):
             return x0_hat
         abar_prev = self._extract(self.alphas_cumprod, t_prev, x_t)
         return abar_prev.sqrt() * x0_hat + (1.0 - abar_prev).sqrt() * eps
+
+
+def draw_noise(shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None, device: torch.device | str,
+               dtype: torch.dtype) -> torch.Tensor:
+    """Standard normal noise on ``device``, drawn on the generator's own device.
+
+    CPU and CUDA generators give different streams for the same seed, so a seeded CPU generator is how a
+    sample comes out the same on every device (noise is then copied over, once per draw).
+    """
+    where = generator.device if generator is not None else device
+    return torch.randn(tuple(shape), generator=generator, device=where, dtype=dtype).to(device)

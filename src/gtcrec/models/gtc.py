@@ -391,12 +391,14 @@ class GTC(Recommender):
         Each modality draws from its own generator, seeded from ``generation_seed`` and the modality's position:
         the same weights and options give the same content, and with DDIM (whose only noise is the start)
         a row's content does not depend on how many rows there are (items added later leave it unchanged).
+        The generators live on the CPU: CUDA's stream differs from the CPU's for a seed, and a model must
+        recommend the same on either device.
         """
         cfg = self.config
         enc = self.encode(None)
         out = {}
         for index, m in enumerate(self.modalities):
-            generator = torch.Generator(device=enc.condition.device)
+            generator = torch.Generator()
             generator.manual_seed(cfg.generation_seed * 1_000_003 + index)
             scale = self.target_scale(enc.targets[m])
             sample = generate(self.denoisers[m], self.schedule, enc.condition, method=cfg.generation,
