@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every check that needs a GPU, in one device call (about 10 minutes on an H100 at most, the scale table last):
+# Every check that needs a GPU, in one device call (about 9 minutes on an H200: 5 for the scale table, run last;
+# results of 2026-11-30 in docs/results/gpu-h200.md):
 # the CUDA tests (training, evaluation and serving on the GPU), then seconds per epoch, seconds per evaluation
 # and peak memory of every model on TikTok, exact top-20 retrieval over 1M items, then the scale benchmark's
 # GPU variant (issue 20: s/epoch, validation pass and peak GPU memory from 70 k to 9 M interactions, projected
