@@ -9,7 +9,7 @@
 # The device copies the checkout but not ../shared, so stage TikTok in a git-ignored folder first:
 #   mkdir -p .device-data && cp -r ../shared/data/tiktok .device-data/
 # then call the device tool's run with
-#   command: GTCREC_COMMIT=<git rev-parse HEAD> bash benchmarks/gpu_checks.sh
+#   command: GTCREC_COMMIT=<git describe --always --dirty> bash benchmarks/gpu_checks.sh
 #   carry: [".device-data"], timeout_s: 600
 # and delete .device-data afterwards. Results come back under $OUT (gpu-checks/ when run by hand).
 set -uo pipefail

@@ -67,11 +67,13 @@ def test_a_trained_run_serves_on_cuda_as_on_cpu(tmp_path):
     assert abs(cpu.score("3", ["n1", "n2"]) - gpu.score("3", ["n1", "n2"])).max() < 1e-3
 
 
-def test_gtc_generates_the_same_content_on_cuda_as_on_cpu(small_synthetic):
+@pytest.mark.parametrize("generation", ["ddim", "partial", "ancestral"])
+def test_gtc_generates_the_same_content_on_cuda_as_on_cpu(generation, small_synthetic):
     # CUDA's random stream differs from the CPU's for a seed; generation draws its noise on the CPU
     torch.manual_seed(0)
-    model = build_model("gtc", ModelInputs.from_data(small_synthetic)).eval()
-    twin = build_model("gtc", ModelInputs.from_data(small_synthetic))
+    params = {"generation": generation, "diffusion_steps": 20, "partial_t": 5, "generation_steps": 5}
+    model = build_model("gtc", ModelInputs.from_data(small_synthetic), params).eval()
+    twin = build_model("gtc", ModelInputs.from_data(small_synthetic), params)
     twin.load_state_dict(model.state_dict())
     on_cpu, on_gpu = model.generate_content(), twin.to(CUDA).eval().generate_content()
     for m, content in on_cpu.items():

@@ -106,8 +106,8 @@ class NoiseSchedule(nn.Module):
     def sample_timesteps(self, batch: int, device: torch.device | str | None = None,
                          generator: torch.Generator | None = None) -> torch.Tensor:
         """One timestep per row, uniform in [0, T)."""
-        where = generator.device if generator is not None else device
-        return torch.randint(0, self.num_steps, (batch,), device=where, generator=generator).to(device)
+        return torch.randint(0, self.num_steps, (batch,), device=_draw_on(generator, device),
+                             generator=generator).to(device)
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
         """Closed-form q(x_t | x_0): sqrt(abar_t) x0 + sqrt(1 - abar_t) noise."""
@@ -173,5 +173,9 @@ def draw_noise(shape: tuple[int, ...] | torch.Size, generator: torch.Generator |
     CPU and CUDA generators give different streams for the same seed, so a seeded CPU generator is how a
     sample comes out the same on every device (noise is then copied over, once per draw).
     """
-    where = generator.device if generator is not None else device
-    return torch.randn(tuple(shape), generator=generator, device=where, dtype=dtype).to(device)
+    return torch.randn(tuple(shape), generator=generator, device=_draw_on(generator, device), dtype=dtype).to(device)
+
+
+def _draw_on(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device | str | None:
+    """Where a random draw must happen: torch refuses a generator of another device."""
+    return generator.device if generator is not None else device

@@ -390,7 +390,9 @@ class GTC(Recommender):
 
         Each modality draws from its own generator, seeded from ``generation_seed`` and the modality's position:
         the same weights and options give the same content, and with DDIM (whose only noise is the start)
-        a row's content does not depend on how many rows there are (items added later leave it unchanged).
+        a row's content does not depend on how many rows there are (items added later leave it unchanged;
+        exactly so when the content dimension is a multiple of 16, as the default 64: torch's CPU normal
+        draws fill a shorter tail otherwise).
         The generators live on the CPU: CUDA's stream differs from the CPU's for a seed, and a model must
         recommend the same on either device.
         """
