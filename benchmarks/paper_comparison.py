@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import statistics
 import subprocess
 from pathlib import Path
@@ -45,7 +46,8 @@ def source(folder: Path) -> tuple[RunSeeds | None, str]:
         final = grid_final_run(folder)
         if final is None:
             return None, "grid unfinished"
-        return final, "grid: chosen point, final seeds"
+        patience = json.loads((folder / "grid.json").read_text())["final"].get("patience")
+        return final, "grid: chosen point, final seeds" + (f" with patience {patience}" if patience else "")
     return RunSeeds(folder), "preset"
 
 

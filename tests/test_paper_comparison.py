@@ -87,3 +87,15 @@ def test_pooled_folders_that_share_a_seed_are_refused(tmp_path):
              "selection": "x"}
     with pytest.raises(SystemExit, match="a seed appears twice"):
         paper_comparison.Measured(entry)
+
+
+def test_a_grid_row_names_its_finals_patience(tmp_path):
+    grid = tmp_path / "grid"
+    fake_run(grid / "final-patience-20" / "lr=1e-3", {2: 0.1, 3: 0.3})
+    (grid / "grid.json").write_text(json.dumps({"final": {"seeds": [2, 3], "patience": 20,
+                                                           "run_dir": "elsewhere/final-patience-20/lr=1e-3"}}))
+    seeds, selection = paper_comparison.source(grid)
+    assert selection == "grid: chosen point, final seeds with patience 20" and seeds.seeds == (2, 3)
+    (grid / "grid.json").write_text(json.dumps({"final": {"seeds": [2, 3], "run_dir": "elsewhere/points/lr=1e-3"}}))
+    (grid / "points").mkdir()
+    assert paper_comparison.source(grid)[1] == "grid: chosen point, final seeds"
