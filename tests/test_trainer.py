@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 from gtcrec.config import RunConfig, TrainConfig, build_config
 from gtcrec.data import write_mmrec
 from gtcrec.data.dataset import InteractionData
+from gtcrec.data.errors import DataError
 from gtcrec.evaluation import EvalResult, Evaluator
 from gtcrec.models import ModelInputs, build_model
 from gtcrec.train import Trainer, train, train_seed
@@ -130,6 +132,18 @@ def test_resume_continues_exactly_where_it_stopped(small_synthetic, tmp_path):
     assert resumed.test == pytest.approx(straight.test)
     assert resumed.best_epoch == straight.best_epoch
 
+
+
+def test_an_unusable_checkpoint_names_the_way_out_and_a_removed_seed_folder_trains_afresh(small_synthetic, tmp_path):
+    # e.g. a checkpoint written by an older version: bench and grid (which have no --restart) retrain a removed seed
+    config = quick_config(epochs=2, checkpoint_every=1, patience=100)
+    seed_dir = tmp_path / "seed3"
+    seed_dir.mkdir()
+    (seed_dir / "last.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="delete this seed folder and re-run"):
+        train_seed(config, small_synthetic, 3, seed_dir, resume=True)
+    shutil.rmtree(seed_dir)
+    assert train_seed(config, small_synthetic, 3, seed_dir, resume=True).best_epoch >= 1
 
 def test_unknown_valid_metric_is_rejected(small_synthetic):
     model = build_model("bprmf", ModelInputs.from_data(small_synthetic))

@@ -289,8 +289,10 @@ class Trainer:
             if errors:
                 log.warning("%s; resumed from the checkpoint before it, %s", errors[0], path)
             return state
+        # bench and grid have no --restart: they retrain a seed whose folder is gone
         raise DataError(f"no usable checkpoint to resume from ({'; '.join(errors) or 'none found'}); start this "
-                        "run again with --restart", path=str(self.run_dir))
+                        "run again with --restart (gtcrec train), or delete this seed folder and re-run the "
+                        "command (gtcrec bench, grid)", path=str(self.run_dir))
 
     def _restore(self, path: Path) -> dict:
         tensors, state = load_checkpoint(path, self.device)
