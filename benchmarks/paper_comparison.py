@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import subprocess
 from pathlib import Path
@@ -46,8 +45,7 @@ def source(folder: Path) -> tuple[RunSeeds | None, str]:
         final = grid_final_run(folder)
         if final is None:
             return None, "grid unfinished"
-        patience = json.loads((folder / "grid.json").read_text())["final"].get("patience")
-        return final, "grid: chosen point, final seeds" + (f" with patience {patience}" if patience else "")
+        return final, "grid: chosen point, final seeds" + (f" with patience {final.patience}" if final.patience else "")
     return RunSeeds(folder), "preset"
 
 
@@ -149,12 +147,9 @@ def render(manifest: dict, commit: str, date: str) -> str:
     return "\n".join(lines)
 
 
-def figure_lines(figures: str | list[dict]) -> list[str]:
-    """Markdown embedding each `gtcrec report` page's figures: a bare path means the grids' test bars and curves;
-    a list gives ``{report, caption, images}`` per report (images: file names beside its report.md)."""
-    if isinstance(figures, str):
-        figures = [{"report": figures, "caption": "test bars and training curves of the finished grids",
-                    "images": ["test.png", "curves.png"]}]
+def figure_lines(figures: list[dict]) -> list[str]:
+    """Markdown embedding each `gtcrec report` page's figures: ``{report, caption, images}`` per report (images:
+    file names beside its report.md)."""
     lines = []
     for figure in figures:
         folder = Path(figure["report"]).parent

@@ -133,7 +133,6 @@ def test_resume_continues_exactly_where_it_stopped(small_synthetic, tmp_path):
     assert resumed.best_epoch == straight.best_epoch
 
 
-
 def test_an_unusable_checkpoint_names_the_way_out_and_a_removed_seed_folder_trains_afresh(small_synthetic, tmp_path):
     # e.g. a checkpoint written by an older version: bench and grid (which have no --restart) retrain a removed seed
     config = quick_config(epochs=2, checkpoint_every=1, patience=100)
@@ -144,6 +143,7 @@ def test_an_unusable_checkpoint_names_the_way_out_and_a_removed_seed_folder_trai
         train_seed(config, small_synthetic, 3, seed_dir, resume=True)
     shutil.rmtree(seed_dir)
     assert train_seed(config, small_synthetic, 3, seed_dir, resume=True).best_epoch >= 1
+
 
 def test_unknown_valid_metric_is_rejected(small_synthetic):
     model = build_model("bprmf", ModelInputs.from_data(small_synthetic))

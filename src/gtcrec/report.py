@@ -49,10 +49,12 @@ def _read_json(path: Path) -> dict:
 
 
 class RunSeeds(NamedTuple):
-    """A run folder and which of its seeds to read (None: all; a grid's final run: its final seeds only)."""
+    """A run folder and which of its seeds to read (None: all; a grid's final run: its final seeds only, and
+    the patience they trained with where the grid recorded one)."""
 
     path: Path
     seeds: tuple[int, ...] | None = None
+    patience: int | None = None
 
 
 Run = Path | RunSeeds | tuple[Path | RunSeeds, ...]  # a tuple: several folders pooled under one label
@@ -94,7 +96,7 @@ def grid_final_run(grid_dir: Path) -> RunSeeds | None:
     final = _read_json(grid_dir / "grid.json").get("final")
     if not final:
         return None
-    return RunSeeds(final_run_dir(grid_dir, final), tuple(final["seeds"]))
+    return RunSeeds(final_run_dir(grid_dir, final), tuple(final["seeds"]), final.get("patience"))
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
