@@ -6,7 +6,8 @@
 # and `bash benchmarks/equal_budget_ml100k.sh dragon gtc lightgcn`. Every command resumes when re-run (finished
 # points and seeds are read back). Axes: docs/results/equal-budget.md, "Protocol". GTC's features are
 # L2-normalised per item (`data.feature_scaling=l2`, from a validation probe before the grid: runs/probe-ml);
-# the baselines take the features raw, as MMRec does.
+# the baselines take the features raw, as MMRec does. GTCREC_PRINT_ONLY=1 prints the grid commands (without
+# `gtcrec`) instead of running them: benchmarks/gpu_grids.sh runs them in parallel on a GPU.
 set -u
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
@@ -25,6 +26,11 @@ for model in "$@"; do
                --grid model_params.lambda_tc=0.04,0.1,0.4) ;;
     *) echo "unknown model $model (lightgcn, freedom, mgcn, dragon, gtc)" >&2; exit 2 ;;
   esac
-  "$gtcrec" grid --model "$model" --dataset ml-100k-mm --seeds 1 --final-seeds 2..6 --final-patience 20 --patience 10 \
-    --no-progress --set train.num_threads=1 --output-dir "$out/$model" "${axes[@]}" >> "$out/$model.log" 2>&1
+  args=(grid --model "$model" --dataset ml-100k-mm --seeds 1 --final-seeds 2..6 --final-patience 20 --patience 10
+        --no-progress --set train.num_threads=1 --output-dir "$out/$model" "${axes[@]}")
+  if [ -n "${GTCREC_PRINT_ONLY:-}" ]; then  # one command per line, for benchmarks/parallel_runs.py
+    echo "${args[*]}"
+  else
+    "$gtcrec" "${args[@]}" >> "$out/$model.log" 2>&1
+  fi
 done

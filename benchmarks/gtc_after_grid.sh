@@ -15,22 +15,27 @@ gtcrec=.venv/bin/gtcrec  # the README's set-up; else the one on PATH
 [ -x "$gtcrec" ] || gtcrec=gtcrec
 # Sensitivity as one-axis grids (seed 1, validation only), so that `gtcrec report runs/sens-$ds/*` draws them
 # (RQ6); lambda_tc's curve comes from the equal-budget grid itself. partial_t stays 100, so T starts at 200.
-mkdir -p "runs/sens-$ds"
-# shellcheck disable=SC2086  # $chosen is a list of --set options
-"$gtcrec" grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
-  --grid model_params.diffusion_steps=200,600,1000 --output-dir "runs/sens-$ds/T" > "runs/sens-$ds/T.log" 2>&1
+# GTCREC_PRINT_ONLY=1 prints the commands (without `gtcrec`) instead of running them, for
+# benchmarks/parallel_runs.py (benchmarks/gpu_grids.sh).
+run() {  # LOG ARGS...: one gtcrec command, its output appended to LOG
+  local log=$1; shift
+  if [ -n "${GTCREC_PRINT_ONLY:-}" ]; then echo "$*"; else "$gtcrec" "$@" >> "$log" 2>&1; fi
+}
+[ -n "${GTCREC_PRINT_ONLY:-}" ] || mkdir -p "runs/sens-$ds" "runs/ablate-$ds"
+grid_common="--model gtc --dataset $ds --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen"
+# shellcheck disable=SC2086  # lists of options
+run "runs/sens-$ds/T.log" grid $grid_common --grid model_params.diffusion_steps=200,600,1000 \
+  --output-dir "runs/sens-$ds/T"
 # shellcheck disable=SC2086
-"$gtcrec" grid --model gtc --dataset "$ds" --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen \
-  --grid model_params.lambda_diff=0.1,0.4,0.7,1.0 --output-dir "runs/sens-$ds/lambda_diff" \
-  > "runs/sens-$ds/lambda_diff.log" 2>&1
-mkdir -p "runs/ablate-$ds"
+run "runs/sens-$ds/lambda_diff.log" grid $grid_common --grid model_params.lambda_diff=0.1,0.4,0.7,1.0 \
+  --output-dir "runs/sens-$ds/lambda_diff"
 common="--dataset $ds --seeds 2..6 --patience 10 --no-progress --set train.num_threads=1 $chosen"
 # shellcheck disable=SC2086
-"$gtcrec" bench --models gtc,gtc-base,gtc-base-dn,gtc-base-tc,gtc-wo-tc $common --output-dir "runs/ablate-$ds/table3" \
-  > "runs/ablate-$ds/table3.log" 2>&1
+run "runs/ablate-$ds/table3.log" bench --models gtc,gtc-base,gtc-base-dn,gtc-base-tc,gtc-wo-tc $common \
+  --output-dir "runs/ablate-$ds/table3"
 for mods in "[$ma]" "[$mb]" "[]"; do
   name=$(echo "$mods" | tr -d '[]'); name=${name:-none}
   # shellcheck disable=SC2086
-  "$gtcrec" bench --models gtc $common --set "data.modalities=$mods" --output-dir "runs/ablate-$ds/modalities-$name" \
-    > "runs/ablate-$ds/modalities-$name.log" 2>&1
+  run "runs/ablate-$ds/modalities-$name.log" bench --models gtc $common --set "data.modalities=$mods" \
+    --output-dir "runs/ablate-$ds/modalities-$name"
 done
