@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import multiprocessing
 import os
 import shlex
@@ -30,6 +31,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,9 @@ def _train_one(config: RunConfig, staging: str) -> str:
     from gtcrec.data import load_dataset
     from gtcrec.train.bench import train_in_folder
 
+    # each seed's train.log takes the epochs (INFO), as under the CLI; nothing more reaches the shared stderr
+    logging.getLogger("gtcrec").setLevel(logging.INFO)
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta-status notes, as the CLI does
     if config.data.dataset not in _DATA:
         _DATA[config.data.dataset] = load_dataset(config.data.dataset)
     staging_dir = Path(staging)
@@ -165,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--staging", default="runs/.parallel-staging")
     p.add_argument("commands", nargs="+", help="gtcrec grid/bench command lines, without 'gtcrec'")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: stop the workers, clean up (below)
     start = time.monotonic()
     parser = build_parser()
     commands = []

@@ -130,6 +130,23 @@ def test_grid_chooses_on_validation_only_and_resumes(small_synthetic, tmp_path):
     assert again.chosen.label == report.chosen.label
 
 
+def test_a_grid_whose_points_ran_on_different_machines_names_each_points_machine(small_synthetic, tmp_path):
+    axes = [parse_axis("model_params.n_layers=1,2")]
+    run_grid("lightgcn", "synthetic", axes, seeds=[1], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
+    table = (tmp_path / "grid.md").read_text()
+    assert "| machine |" not in table and "per point" not in table  # one machine: named once, above the table
+    moved = tmp_path / "points" / "n_layers=2" / "seed1" / "metrics.json"  # as if that point ran on a GPU
+    moved.write_text(json.dumps({**json.loads(moved.read_text()), "machine": "NVIDIA H200"}))
+    report = run_grid("lightgcn", "synthetic", axes, seeds=[1], output_dir=tmp_path, overrides=FAST,
+                      data=small_synthetic)
+    table = (tmp_path / "grid.md").read_text()
+    assert "- machine: per point" in table and "| machine |" in table
+    rows = [line for line in table.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert "NVIDIA H200" in rows[1] and "NVIDIA H200" not in rows[0]
+    assert [p["machines"] for p in json.loads((tmp_path / "grid.json").read_text())["points"]] == \
+        [report.points[0].machines, ["NVIDIA H200"]]
+
+
 def test_grid_rejects_bad_axes_before_training(tmp_path):
     for bad in ("model_params.n_layers", "model_params.n_layers=", "model_params.n_layers=1,1"):
         with pytest.raises(ConfigError):

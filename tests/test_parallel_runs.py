@@ -39,6 +39,7 @@ def test_parallel_jobs_give_the_commands_own_results(tmp_path, monkeypatch):
     par, seq = _seed_results(Path("par")), _seed_results(Path("seq"))
     # the same seed folders, the same numbers; each run_dir names its final place, not the staging folder
     assert sorted(par) == sorted(seq) and len(par) == 2 + 2 + 2
+    assert all("valid recall@20" in (Path("par") / key / "train.log").read_text() for key in par)  # epochs logged
     for key in par:
         assert par[key][:3] == seq[key][:3], key
         assert par[key][3] == str(Path("par") / key)

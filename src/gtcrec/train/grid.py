@@ -63,6 +63,7 @@ class GridPoint:
     settings: dict[str, str]  # axis name (the key's last part unless ambiguous) -> value as written
     overrides: list[dict[str, Any]]
     result: RunResult | None = None
+    machines: list[str] = field(default_factory=list)  # where its seeds trained (metrics.json), when known
 
     def score(self, metric: str) -> tuple[float, float]:
         assert self.result is not None
@@ -92,6 +93,7 @@ class GridReport:
     chosen: GridPoint | None = None
     final: RunResult | None = None
     final_patience: int | None = None  # the final seeds' patience
+    final_machines: list[str] = field(default_factory=list)
     command: str | None = None
     commit: str | None = None
     machine: str | None = None
@@ -99,25 +101,32 @@ class GridReport:
 
     def to_markdown(self) -> str:
         keys = list(self.points[0].settings) if self.points else []
+        mixed = len(set(self.final_machines).union(*(p.machines for p in self.points))) > 1
+        machine = "per point (its points ran on different machines)" if mixed else self.machine
         lines = [f"# Grid for {self.entry} on {self.dataset}", ""]
         for label, value in (("command", f"`{self.command}`" if self.command else None), ("git commit", self.commit),
-                             ("machine", self.machine), ("date", self.date), ("selection seeds", self.selection_seeds)):
+                             ("machine", machine), ("date", self.date), ("selection seeds", self.selection_seeds)):
             if value is not None:
                 lines.append(f"- {label}: {value}")
         lines += [(f"- chosen on validation {self.metric} (mean over the selection seeds); test metrics of the grid "
                   "points are not shown and played no part"), ""]
-        lines.append("| " + " | ".join(keys) + f" | valid {self.metric} | best epochs | s/epoch | |")
-        lines.append("|---" * (len(keys) + 4) + "|")
+        lines.append("| " + " | ".join(keys) + f" | valid {self.metric} | best epochs | s/epoch |"
+                     + (" machine |" if mixed else "") + " |")
+        lines.append("|---" * (len(keys) + 4 + mixed) + "|")
         for point in self.points:
             cell = point.result.cell(self.metric, "valid")
             epochs = ", ".join(str(s.best_epoch) for s in point.result.seeds)
             secs = np.mean([s.epoch_seconds for s in point.result.seeds])
             mark = "**chosen**" if point is self.chosen else ""
-            lines.append("| " + " | ".join(point.settings.values()) + f" | {cell} | {epochs} | {secs:.2f} | {mark} |")
+            where = f" {', '.join(point.machines)} |" if mixed else ""
+            lines.append("| " + " | ".join(point.settings.values()) + f" | {cell} | {epochs} | {secs:.2f} |{where}"
+                         + f" {mark} |")
         if self.final is not None:
             seeds = [s.seed for s in self.final.seeds]
             patience = "" if self.final_patience is None else f" (patience {self.final_patience})"
-            lines += ["", f"## Chosen point on seeds {seeds}{patience}: test at each seed's best-validation epoch", "",
+            where = f", on {', '.join(self.final_machines)}" if mixed else ""
+            title = f"## Chosen point on seeds {seeds}{patience}{where}: test at each seed's best-validation epoch"
+            lines += ["", title, "",
                       f"| valid {self.metric} | " + " | ".join(TABLE_METRICS) + " |",
                       "|---" * (len(TABLE_METRICS) + 1) + "|"]
             cells = [self.final.cell(self.metric, "valid")] + [self.final.cell(m) for m in TABLE_METRICS]
@@ -129,13 +138,13 @@ class GridReport:
             "entry": self.entry, "dataset": self.dataset, "metric": self.metric,
             "selection_seeds": self.selection_seeds, "command": self.command, "commit": self.commit,
             "machine": self.machine, "date": self.date, "chosen": self.chosen.settings if self.chosen else None,
-            "points": [{"settings": p.settings, "run_dir": p.result.run_dir,
+            "points": [{"settings": p.settings, "run_dir": p.result.run_dir, "machines": p.machines,
                         "valid": p.score(self.metric), "best_epochs": [s.best_epoch for s in p.result.seeds]}
                        for p in self.points if p.result is not None],
         }
         if self.final is not None:
             out["final"] = {"seeds": [s.seed for s in self.final.seeds], "run_dir": self.final.run_dir,
-                            "patience": self.final_patience,
+                            "patience": self.final_patience, "machines": self.final_machines,
                             "test": {m: self.final.mean_std(m) for m in TABLE_METRICS}}
         return out
 
@@ -143,6 +152,10 @@ class GridReport:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "grid.md").write_text(self.to_markdown())
         atomic_write_json(folder / "grid.json", self.to_json())
+
+
+def _machines(run_dir: Path) -> list[str]:
+    return sorted({m.get("machine") or "unknown" for m in saved_seed_metrics(run_dir)})
 
 
 def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int], output_dir: str | Path,
@@ -174,8 +187,8 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         log.info("grid: %s %s on %s, seeds %s", entry, point.label, dataset, seeds)
         point.result = train_in_folder(configs[point.label], output_dir / "points" / point.label, data)
         report.points.append(point)
-        report.machine = report.machine or next(
-            (m.get("machine") for m in saved_seed_metrics(Path(point.result.run_dir))), None)
+        point.machines = _machines(Path(point.result.run_dir))
+        report.machine = report.machine or next(iter(point.machines), None)
         report.write(output_dir)
     report.chosen = max(points, key=lambda p: (p.score(metric)[0], -points.index(p)))
     chosen_config = configs[report.chosen.label]
@@ -188,6 +201,7 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         chosen_config.name = report.chosen.label
         report.final_patience = chosen_config.train.patience
         report.final = train_in_folder(chosen_config, final_root / report.chosen.label, data)
+        report.final_machines = _machines(final_root / report.chosen.label)
     best = deep_merge(chosen_config.to_dict(), {"name": None, "output_dir": "runs"})
     (output_dir / "best.yaml").write_text(
         f"# chosen by `gtcrec grid` on validation {metric}: {report.chosen.settings}"
