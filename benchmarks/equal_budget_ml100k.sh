@@ -14,7 +14,7 @@ export OMP_NUM_THREADS=1
 gtcrec=.venv/bin/gtcrec  # the README's set-up; else the one on PATH
 [ -x "$gtcrec" ] || gtcrec=gtcrec
 out=runs/eq-ml-100k-mm
-mkdir -p "$out"
+[ -n "${GTCREC_PRINT_ONLY:-}" ] || mkdir -p "$out"
 [ $# -gt 0 ] || { echo "usage: bash $0 MODEL... (lightgcn, freedom, mgcn, dragon, gtc)" >&2; exit 2; }
 for model in "$@"; do
   case $model in
@@ -29,7 +29,7 @@ for model in "$@"; do
   args=(grid --model "$model" --dataset ml-100k-mm --seeds 1 --final-seeds 2..6 --final-patience 20 --patience 10
         --no-progress --set train.num_threads=1 --output-dir "$out/$model" "${axes[@]}")
   if [ -n "${GTCREC_PRINT_ONLY:-}" ]; then  # one command per line, for benchmarks/parallel_runs.py
-    echo "${args[*]}"
+    printf '%q ' "${args[@]}"; echo
   else
     "$gtcrec" "${args[@]}" >> "$out/$model.log" 2>&1
   fi

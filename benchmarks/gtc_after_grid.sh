@@ -19,7 +19,7 @@ gtcrec=.venv/bin/gtcrec  # the README's set-up; else the one on PATH
 # benchmarks/parallel_runs.py (benchmarks/gpu_grids.sh).
 run() {  # LOG ARGS...: one gtcrec command, its output appended to LOG
   local log=$1; shift
-  if [ -n "${GTCREC_PRINT_ONLY:-}" ]; then echo "$*"; else "$gtcrec" "$@" >> "$log" 2>&1; fi
+  if [ -n "${GTCREC_PRINT_ONLY:-}" ]; then printf '%q ' "$@"; echo; else "$gtcrec" "$@" >> "$log" 2>&1; fi
 }
 [ -n "${GTCREC_PRINT_ONLY:-}" ] || mkdir -p "runs/sens-$ds" "runs/ablate-$ds"
 grid_common="--model gtc --dataset $ds --seeds 1 --patience 10 --no-progress --set train.num_threads=1 $chosen"

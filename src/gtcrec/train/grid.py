@@ -99,10 +99,16 @@ class GridReport:
     machine: str | None = None
     date: str | None = None
 
+    def _mixed(self) -> bool:
+        return len(set(self.final_machines).union(*(p.machines for p in self.points))) > 1
+
+    def _machine_line(self) -> str | None:
+        return "per point (its points ran on different machines)" if self._mixed() else self.machine
+
     def to_markdown(self) -> str:
         keys = list(self.points[0].settings) if self.points else []
-        mixed = len(set(self.final_machines).union(*(p.machines for p in self.points))) > 1
-        machine = "per point (its points ran on different machines)" if mixed else self.machine
+        mixed = self._mixed()
+        machine = self._machine_line()
         lines = [f"# Grid for {self.entry} on {self.dataset}", ""]
         for label, value in (("command", f"`{self.command}`" if self.command else None), ("git commit", self.commit),
                              ("machine", machine), ("date", self.date), ("selection seeds", self.selection_seeds)):
@@ -137,7 +143,8 @@ class GridReport:
         out: dict[str, Any] = {
             "entry": self.entry, "dataset": self.dataset, "metric": self.metric,
             "selection_seeds": self.selection_seeds, "command": self.command, "commit": self.commit,
-            "machine": self.machine, "date": self.date, "chosen": self.chosen.settings if self.chosen else None,
+            "machine": self._machine_line(), "date": self.date,
+            "chosen": self.chosen.settings if self.chosen else None,
             "points": [{"settings": p.settings, "run_dir": p.result.run_dir, "machines": p.machines,
                         "valid": p.score(self.metric), "best_epochs": [s.best_epoch for s in p.result.seeds]}
                        for p in self.points if p.result is not None],
@@ -155,7 +162,12 @@ class GridReport:
 
 
 def _machines(run_dir: Path) -> list[str]:
-    return sorted({m.get("machine") or "unknown" for m in saved_seed_metrics(run_dir)})
+    return sorted({m["machine"] for m in saved_seed_metrics(run_dir) if m.get("machine")})
+
+
+def choose_point(points: list[GridPoint], metric: str) -> GridPoint:
+    """The point with the best mean validation ``metric`` over its seeds; the first of a tie."""
+    return max(points, key=lambda p: (p.score(metric)[0], -points.index(p)))
 
 
 def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int], output_dir: str | Path,
@@ -190,7 +202,7 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         point.machines = _machines(Path(point.result.run_dir))
         report.machine = report.machine or next(iter(point.machines), None)
         report.write(output_dir)
-    report.chosen = max(points, key=lambda p: (p.score(metric)[0], -points.index(p)))
+    report.chosen = choose_point(points, metric)
     chosen_config = configs[report.chosen.label]
     if final_seeds:
         final_root, final_overrides = output_dir / "points", overrides + report.chosen.overrides

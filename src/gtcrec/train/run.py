@@ -264,7 +264,8 @@ def read_seed_metrics(path: Path) -> dict:
     return saved
 
 
-def _seed_metrics(path: Path) -> SeedResult:
+def read_seed_result(path: Path) -> SeedResult:
+    """A finished seed's results, as training returned them."""
     saved = read_seed_metrics(path)
     try:
         fields = SeedResult.__dataclass_fields__
@@ -345,7 +346,7 @@ def _train_rank(config: RunConfig, here: World, *, data: InteractionData | None,
     for seed in config.seeds:
         seed_dir = root / f"seed{seed}"
         if resume_dir and (seed_dir / "metrics.json").exists():
-            result.seeds.append(_seed_metrics(seed_dir / "metrics.json"))
+            result.seeds.append(read_seed_result(seed_dir / "metrics.json"))
             continue
         result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
     return result
@@ -384,7 +385,7 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
             seed_dir = root / f"seed{seed}"
             done = seed_dir / "metrics.json"
             if resume_dir and done.exists():
-                result.seeds.append(_seed_metrics(done))
+                result.seeds.append(read_seed_result(done))
                 log.info("seed %d already finished in %s", seed, seed_dir)
                 continue
             result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
