@@ -61,7 +61,7 @@ while kill -0 "$main_pid" 2>/dev/null; do
     echo "GTC chosen: $chosen" >> "$out/after.log"
     mapfile -t after < <(GTCREC_PRINT_ONLY=1 bash benchmarks/gtc_after_grid.sh ml-100k-mm image text "$chosen" \
       | with_extra)
-    "$python" benchmarks/parallel_runs.py --jobs "${GTCREC_GPU_AFTER_JOBS:-6}" --deadline-s "$(left)" \
+    "$python" benchmarks/parallel_runs.py --jobs "${GTCREC_GPU_AFTER_JOBS:-12}" --deadline-s "$(left)" \
       "${after[@]}" >> "$out/after.log" 2>&1 &
     after_pid=$!
   fi
