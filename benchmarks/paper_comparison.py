@@ -46,7 +46,14 @@ def source(folder: Path) -> tuple[RunSeeds | None, str]:
         if final is None:
             return None, "grid unfinished"
         return final, "grid: chosen point, final seeds" + (f" with patience {final.patience}" if final.patience else "")
-    return RunSeeds(folder), "preset"
+    return RunSeeds(folder), "preset" + _patience(folder)
+
+
+def _patience(folder: Path) -> str:
+    """', patience N' from the run's config (bench commands may override the preset's), else nothing."""
+    config = folder / "config.yaml"
+    patience = (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("patience") if config.is_file() else None
+    return f", patience {patience}" if patience is not None else ""
 
 
 class Measured:
@@ -128,8 +135,9 @@ def render(manifest: dict, commit: str, date: str) -> str:
              "from the runs named in `benchmarks/paper_comparison.yaml`; each run's own commit, machine and seed "
              "are in its metrics.json. Test metrics at each seed's best-validation epoch, mean ± sample std. "
              "\"grid\" rows are validation-chosen with the equal budget of issue 17 ([equal-budget.md]"
-             "(equal-budget.md)); \"preset\" rows use the model's preset. The paper's own numbers are on "
-             "Amazon Sports/Baby/Cell, not these datasets, so no row here is compared with them; where another "
+             "(equal-budget.md)); \"preset\" rows use the model's preset, with the patience the run used. The "
+             "paper's own numbers are on Amazon Sports/Baby/Cell, not these datasets, so no row here is compared "
+             "with them; where another "
              "publication reports these models on the same data, its numbers follow the table."), ""]
     head = "| model | seeds | selection | " + " | ".join(short(m) for m in METRICS) + " |"
     for dataset, models in manifest["datasets"].items():

@@ -21,6 +21,7 @@ def fake_run(folder: Path, recalls: dict[int, float]) -> Path:
 
 def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(tmp_path):
     run = fake_run(tmp_path / "lightgcn", {1: 0.08, 2: 0.10})
+    (run / "config.yaml").write_text("train:\n  patience: 50\n")  # a bench run with its own patience
     longer = {"runs": [str(fake_run(tmp_path / "gtc-a", {2: 0.1, 3: 0.2})), str(fake_run(tmp_path / "gtc-b", {4: 0.3}))],
               "selection": "grid point, patience 20"}
     manifest = {"datasets": {"TikTok": {"LightGCN": str(run), "GRCN": str(tmp_path / "absent"), "GTC": longer}},
@@ -30,7 +31,7 @@ def test_page_shows_each_runs_mean_and_its_difference_from_the_published_number(
                 "notes": {"TikTok": "A note under the table."}}
     page = paper_comparison.render(manifest, "abc1234", "2026-11-30")
     lines = page.splitlines()
-    ours = next(line for line in lines if line.startswith("| LightGCN | 1, 2 | preset |"))
+    ours = next(line for line in lines if line.startswith("| LightGCN | 1, 2 | preset, patience 50 |"))
     assert "0.0900 ± 0.0141" in ours  # R@20 mean and sample std of the two seeds
     assert any(line.startswith("| GRCN | – | no run folder in this checkout") for line in lines)
     pooled = next(line for line in lines if line.startswith("| GTC | 2, 3, 4 | grid point, patience 20 |"))
