@@ -293,7 +293,7 @@ class Runner:
             may_start = last_start_s is None or elapsed < last_start_s
             while may_start and self.pending and len(self.running) < self.jobs:
                 job = self.pending.pop(0)
-                if not job.command.failed:
+                if not job.command.failed and not job.done:  # done meanwhile: by another process, say
                     self.submit(job)
             if not self.running:
                 return  # nothing left that may start
