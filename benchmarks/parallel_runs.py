@@ -40,21 +40,28 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from gtcrec.cli import _protocol_overrides, build_parser
-from gtcrec.config import ConfigError, RunConfig
+from gtcrec.config import RunConfig
 from gtcrec.data.dataset import InteractionData
 from gtcrec.errors import UserError
 from gtcrec.train.bench import (
+    check_run_folder,
     entry_config,
     parse_entries,
     parse_seeds,
-    protocol_differences,
     run_bench,
 )
 from gtcrec.train.checkpoint import atomic_write_json
-from gtcrec.train.grid import GridPoint, choose_point, grid_points, parse_axis, run_grid
+from gtcrec.train.grid import (
+    GridPoint,
+    choose_point,
+    final_config,
+    grid_points,
+    parse_axis,
+    point_config,
+    point_folder,
+    run_grid,
+)
 from gtcrec.train.results import RunResult
 from gtcrec.train.run import RunLock, read_seed_result, saved_config_path
 
@@ -116,34 +123,19 @@ def _job(config: RunConfig, seed: int, target: Path, command: Command) -> Job:
     return Job(dataclasses.replace(config, seeds=[seed]), seed, target, list(config.seeds), command)
 
 
-def check_folder(target: Path, config: RunConfig) -> None:
-    """Refuse, before anything trains, a run folder that holds another configuration (as `gtcrec grid` does)."""
-    saved = saved_config_path(target)
-    if not saved.exists():
-        return
-    differences = protocol_differences(yaml.safe_load(saved.read_text()) or {}, config.to_dict())
-    if differences is None or differences:
-        what = "; ".join(differences[:3]) if differences else "a config this version cannot read"
-        raise ConfigError(f"{target} holds a run with a different config ({what}); use another --output-dir "
-                          "or remove it")
-
-
 def plan(command: Command) -> list[Job]:
     """The command's selection jobs (grid points, bench seeds), finished ones included."""
     a = command.args
-    out, overrides = Path(a.output_dir), _protocol_overrides(a)
-    jobs = []
+    out, overrides, seeds = Path(a.output_dir), _protocol_overrides(a), parse_seeds(a.seeds)
     if a.command == "grid":
-        for point in grid_points([parse_axis(t) for t in a.grid]):
-            config = entry_config(a.model, a.dataset, parse_seeds(a.seeds), out / "points", overrides + point.overrides)
-            config.name = point.label
-            check_folder(out / "points" / point.label, config)
-            jobs += [_job(config, s, out / "points" / point.label, command) for s in config.seeds]
-        return jobs
-    for entry in parse_entries(a.models):
-        config = entry_config(entry, a.dataset, parse_seeds(a.seeds), out, overrides)
-        check_folder(out / entry, config)
-        jobs += [_job(config, s, out / entry, command) for s in config.seeds]
+        targets = [(point_config(a.model, a.dataset, seeds, out, overrides, p), point_folder(out, p))
+                   for p in grid_points([parse_axis(t) for t in a.grid])]
+    else:
+        targets = [(entry_config(e, a.dataset, seeds, out, overrides), out / e) for e in parse_entries(a.models)]
+    jobs = []
+    for config, folder in targets:
+        check_run_folder(folder, config)  # before anything trains
+        jobs += [_job(config, s, folder, command) for s in config.seeds]
     return jobs
 
 
@@ -152,7 +144,7 @@ def chosen_point(command: Command) -> GridPoint:
     a = command.args
     points = grid_points([parse_axis(t) for t in a.grid])
     for point in points:
-        folder = Path(a.output_dir) / "points" / point.label
+        folder = point_folder(Path(a.output_dir), point)
         point.result = RunResult(a.model, a.dataset, [read_seed_result(folder / f"seed{s}" / "metrics.json")
                                                      for s in parse_seeds(a.seeds)])
     return choose_point(points, command.selection[0].config.train.valid_metric)
@@ -160,15 +152,11 @@ def chosen_point(command: Command) -> GridPoint:
 
 def final_jobs(command: Command, chosen: GridPoint) -> list[Job]:
     a = command.args
-    overrides = _protocol_overrides(a) + chosen.overrides
-    root = Path(a.output_dir) / "points"
-    if a.final_patience is not None:
-        root = Path(a.output_dir) / f"final-patience-{a.final_patience}"
-        overrides = overrides + [{"train": {"patience": a.final_patience}}]
-    config = entry_config(a.model, a.dataset, parse_seeds(a.final_seeds), root, overrides)
-    config.name = chosen.label
-    check_folder(root / chosen.label, config)
-    return [_job(config, s, root / chosen.label, command) for s in config.seeds]
+    config = final_config(a.model, a.dataset, parse_seeds(a.final_seeds), Path(a.output_dir), _protocol_overrides(a),
+                          chosen, a.final_patience)
+    folder = Path(config.output_dir) / chosen.label
+    check_run_folder(folder, config)
+    return [_job(config, s, folder, command) for s in config.seeds]
 
 
 def write_choice(command: Command, chosen: GridPoint, folder: Path) -> None:

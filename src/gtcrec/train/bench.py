@@ -188,17 +188,23 @@ def saved_seed_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [read_seed_metrics(p) for p in sorted(run_dir.glob("seed*/metrics.json"))]
 
 
+def check_run_folder(run_dir: Path, config: RunConfig, n_train: int | None = None) -> None:
+    """Refuse a run folder that holds a run of another config (``n_train``: see :func:`protocol_differences`)."""
+    saved = saved_config_path(run_dir)
+    if not saved.exists():
+        return
+    differences = protocol_differences(yaml.safe_load(saved.read_text()) or {}, config.to_dict(), n_train)
+    if differences is None or differences:
+        what = "; ".join(differences[:3]) if differences else "a config this version cannot read"
+        what += f" and {len(differences) - 3} more" if differences and len(differences) > 3 else ""
+        raise ConfigError(f"{run_dir} holds a run with a different config ({what}); use another --output-dir "
+                          "or remove it")
+
+
 def train_in_folder(config: RunConfig, run_dir: Path, data: InteractionData) -> RunResult:
     """Train ``config`` in ``run_dir``, resuming what is there; refuse a folder that holds another config."""
-    saved = saved_config_path(run_dir)
-    if saved.exists():
-        old = yaml.safe_load(saved.read_text()) or {}
-        differences = protocol_differences(old, config.to_dict(), len(data.train))
-        if differences is None or differences:
-            what = "; ".join(differences[:3]) if differences else "a config this version cannot read"
-            what += f" and {len(differences) - 3} more" if differences and len(differences) > 3 else ""
-            raise ConfigError(f"{run_dir} holds a run with a different config ({what}); use another --output-dir "
-                              "or remove it")
+    check_run_folder(run_dir, config, len(data.train))
+    if saved_config_path(run_dir).exists():
         if has_progress(run_dir):
             return train(config, data=data, resume_dir=run_dir)
         return train(config, data=data, restart_dir=run_dir)  # nothing done there yet: start it

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..config import ConfigError, deep_merge, parse_override
+from ..config import ConfigError, RunConfig, deep_merge, parse_override
 from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
 from .bench import TABLE_METRICS, entry_config, saved_seed_metrics, train_in_folder
@@ -170,6 +170,31 @@ def choose_point(points: list[GridPoint], metric: str) -> GridPoint:
     return max(points, key=lambda p: (p.score(metric)[0], -points.index(p)))
 
 
+def point_folder(output_dir: Path, point: GridPoint) -> Path:
+    return output_dir / "points" / point.label
+
+
+def point_config(entry: str, dataset: str, seeds: list[int], output_dir: Path, overrides: list[dict[str, Any]],
+                 point: GridPoint) -> RunConfig:
+    """A grid point's config; it trains in :func:`point_folder`."""
+    config = entry_config(entry, dataset, seeds, output_dir / "points", overrides + point.overrides)
+    config.name = point.label
+    return config
+
+
+def final_config(entry: str, dataset: str, final_seeds: list[int], output_dir: Path,
+                 overrides: list[dict[str, Any]], chosen: GridPoint, final_patience: int | None) -> RunConfig:
+    """The chosen point on the final seeds: beside the points, or with ``final_patience`` in a folder of their
+    own; it trains in ``output_dir/name``."""
+    root, final_overrides = output_dir / "points", overrides + chosen.overrides
+    if final_patience is not None:
+        root = output_dir / f"final-patience-{final_patience}"
+        final_overrides = final_overrides + [{"train": {"patience": final_patience}}]
+    config = entry_config(entry, dataset, final_seeds, root, final_overrides)
+    config.name = chosen.label
+    return config
+
+
 def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int], output_dir: str | Path,
              final_seeds: list[int] | None = None, final_patience: int | None = None,
              overrides: list[dict[str, Any]] | None = None, data: InteractionData | None = None,
@@ -185,11 +210,8 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
     output_dir = Path(output_dir)
     overrides = overrides or []
     points = grid_points(axes)
-    configs = {}
-    for point in points:  # every point must be a valid config before anything trains
-        config = entry_config(entry, dataset, seeds, output_dir / "points", overrides + point.overrides)
-        config.name = point.label
-        configs[point.label] = config
+    # every point must be a valid config before anything trains
+    configs = {p.label: point_config(entry, dataset, seeds, output_dir, overrides, p) for p in points}
     metric = configs[points[0].label].train.valid_metric
     report = GridReport(entry, dataset, metric, seeds, command=command, commit=_git_commit(),
                         date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
@@ -197,7 +219,7 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         data = load_dataset(dataset)
     for point in points:
         log.info("grid: %s %s on %s, seeds %s", entry, point.label, dataset, seeds)
-        point.result = train_in_folder(configs[point.label], output_dir / "points" / point.label, data)
+        point.result = train_in_folder(configs[point.label], point_folder(output_dir, point), data)
         report.points.append(point)
         point.machines = _machines(Path(point.result.run_dir))
         report.machine = report.machine or next(iter(point.machines), None)
@@ -205,15 +227,11 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
     report.chosen = choose_point(points, metric)
     chosen_config = configs[report.chosen.label]
     if final_seeds:
-        final_root, final_overrides = output_dir / "points", overrides + report.chosen.overrides
-        if final_patience is not None:
-            final_root = output_dir / f"final-patience-{final_patience}"
-            final_overrides = final_overrides + [{"train": {"patience": final_patience}}]
-        chosen_config = entry_config(entry, dataset, final_seeds, final_root, final_overrides)
-        chosen_config.name = report.chosen.label
+        chosen_config = final_config(entry, dataset, final_seeds, output_dir, overrides, report.chosen, final_patience)
+        final_dir = Path(chosen_config.output_dir) / report.chosen.label
         report.final_patience = chosen_config.train.patience
-        report.final = train_in_folder(chosen_config, final_root / report.chosen.label, data)
-        report.final_machines = _machines(final_root / report.chosen.label)
+        report.final = train_in_folder(chosen_config, final_dir, data)
+        report.final_machines = _machines(final_dir)
     best = deep_merge(chosen_config.to_dict(), {"name": None, "output_dir": "runs"})
     (output_dir / "best.yaml").write_text(
         f"# chosen by `gtcrec grid` on validation {metric}: {report.chosen.settings}"
