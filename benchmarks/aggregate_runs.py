@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import statistics
+import sys
 from pathlib import Path
 
 from scipy import stats
@@ -23,6 +24,21 @@ def _fmt(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def data_mismatches(rows: dict[str, list[dict]]) -> list[str]:
+    """One warning per piece of data (interactions, a modality) whose recorded digest differs between seeds.
+
+    Seeds from before metrics.json recorded ``data_fingerprint`` are not compared.
+    """
+    seen: dict[str, dict[str, set[str]]] = {}  # key -> digest -> labels
+    for label, metrics in rows.items():
+        for m in metrics:
+            for key, digest in (m.get("data_fingerprint") or {}).items():
+                seen.setdefault(key, {}).setdefault(digest, set()).add(label)
+    return [f"warning: the seeds saw different {key} data: "
+            + "; ".join(f"{digest} in {', '.join(sorted(labels))}" for digest, labels in sorted(digests.items()))
+            for key, digests in sorted(seen.items()) if len(digests) > 1]
 
 
 def main() -> None:
@@ -63,6 +79,8 @@ def main() -> None:
             cells.append("–" if label == args.reference or math.isnan(p) else f"{p:.3f}")  # nan: undefined
         print(f"| {label} | {','.join(map(str, seeds))} | " + " | ".join(cells) + " |")
         per_seed += [(label, m) for m in metrics]
+    for line in data_mismatches(rows):
+        print(line, file=sys.stderr)
     if args.per_seed:
         print("\n| model | seed | best epoch | epochs run | valid R@20 | test R@20 | test N@20 | commit |")
         print("|---|---|---|---|---|---|---|---|")

@@ -87,7 +87,11 @@ def test_write_modality_declares_it_and_refuses_nan(tmp_path):
     write_modality(tmp_path, "text", np.ones((2, 3), dtype=np.float32), report)
     data = load_mmrec(tmp_path)
     assert list(data.features) == ["text"] and data.features["text"].shape == (2, 3)
-    assert json.loads((tmp_path / "text_feat.report.json").read_text())["encoder"] == "test"
+    written = json.loads((tmp_path / "text_feat.report.json").read_text())
+    assert written["encoder"] == "test"
+    # the report names the exact bits and the library versions that made them: a rebuild can be told apart
+    assert written["sha256"][:16] == data.fingerprint()["text"]
+    assert written["packages"]["numpy"] == np.__version__ and "torch" in written["packages"]
     with pytest.raises(DataError, match="NaN"):
         write_modality(tmp_path, "image", np.full((2, 3), np.nan, dtype=np.float32), report)
     assert not (tmp_path / "image_feat.npy").exists()

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 
@@ -323,3 +324,16 @@ def test_a_run_saved_before_auto_existed_resumes_exact(small_synthetic, tmp_path
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "run"), "--print-config"]) == 0
     assert "batches_per_epoch: null" in capsys.readouterr().out
+
+
+def test_each_seed_records_which_data_it_trained_on(small_synthetic, tmp_path):
+    train(quick_config(epochs=1), data=small_synthetic, restart_dir=tmp_path / "run")
+    recorded = json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())["data_fingerprint"]
+    assert recorded == small_synthetic.fingerprint()
+    assert set(recorded) == {"interactions", *small_synthetic.features}
+    # the last bit of one feature changes that modality's digest only
+    feature = next(iter(small_synthetic.features))
+    nudged = {**small_synthetic.features, feature: small_synthetic.features[feature].copy()}
+    nudged[feature][0, 0] = np.nextafter(nudged[feature][0, 0], np.float32(np.inf))
+    changed = dataclasses.replace(small_synthetic, features=nudged).fingerprint()
+    assert {k for k in recorded if recorded[k] != changed[k]} == {feature}

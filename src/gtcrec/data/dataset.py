@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,15 @@ def pairs_to_csr(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix
     return mat
 
 
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    """sha256 of arrays' dtypes, shapes and bytes, in order."""
+    h = hashlib.sha256()
+    for array in arrays:
+        h.update(str((array.dtype.str, array.shape)).encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
 
 
 def scale_features(features: np.ndarray, how: str) -> np.ndarray:
@@ -78,6 +88,15 @@ class InteractionData:
         for modality, feat in self.features.items():
             if feat.shape[0] != self.n_items:
                 raise DataError(f"modality {modality!r}: {feat.shape[0]} feature rows for {self.n_items} items; expected one row per item")
+
+    def fingerprint(self) -> dict[str, str]:
+        """Short sha256 digests of the split pairs and of each modality's features, as loaded.
+
+        Recorded with every trained seed: feature files rebuilt by other encoder library versions differ in
+        their last bits and change training, so two runs are only comparable where these agree.
+        """
+        return {"interactions": array_digest(self.train, self.valid, self.test)[:16],
+                **{modality: array_digest(feat)[:16] for modality, feat in sorted(self.features.items())}}
 
     def pairs(self, split: str) -> np.ndarray:
         if split not in SPLITS:

