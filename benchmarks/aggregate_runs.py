@@ -4,6 +4,8 @@ Usage: python benchmarks/aggregate_runs.py LABEL=runs/a[,runs/b] [LABEL=...] [--
 Each LABEL gets one row, pooling every seed*/metrics.json under its folders. Validation R@20 is
 shown first (the selection metric); test columns follow. With --reference, the last columns give Welch's
 t-test (unequal variances, two-sided) of that row against each other row on test Recall@20 and NDCG@20.
+A warning on stderr names any interactions or features whose digest (metrics.json's data_fingerprint)
+differs between the seeds of the table.
 """
 
 from __future__ import annotations

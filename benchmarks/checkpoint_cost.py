@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from gtcrec.config import build_config, load_yaml_config
+from gtcrec.machine import cpu_model
 from gtcrec.models import ModelInputs, build_model
-from gtcrec.train.run import cpu_model, run_data
+from gtcrec.train.run import run_data
 from gtcrec.train.trainer import LAST_FILE, Trainer
 
 

@@ -26,7 +26,7 @@ from gtcrec.data.features import (
 )
 from gtcrec.data.importer import read_table
 from gtcrec.data.sources import ML100K_MM_TEXT_TEMPLATE, find_shared
-from gtcrec.train.run import cpu_model
+from gtcrec.machine import cpu_model
 
 
 def main() -> None:

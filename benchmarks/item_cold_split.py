@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,8 @@ import pandas as pd
 import torch
 
 import gtcrec
+from gtcrec.atomic import atomic_write_json
+from gtcrec.data.dataset import array_digest
 from gtcrec.data.mmrec import write_mmrec
 from gtcrec.data.sources import dataset_folder, load_dataset
 from gtcrec.data.split import item_cold_split
@@ -51,7 +52,11 @@ def prepare(args: argparse.Namespace) -> None:
     pd.DataFrame({"item_id": items.originals[split.warm_items], "itemID": np.arange(len(split.warm_items))}).to_csv(
         warm_dir / "i_id_mapping.csv", sep="\t", index=False)
     for report in sorted(source.glob("*_feat.report.json")) if source else []:
-        shutil.copy(report, warm_dir / report.name)
+        modality = report.name.removesuffix("_feat.report.json")
+        record = json.loads(report.read_text())
+        if modality in split.warm.features and "sha256" in record:  # the warm matrix keeps only some rows
+            record["sha256"] = array_digest(split.warm.features[modality])
+        atomic_write_json(warm_dir / report.name, record)
     cold_dir = out / "cold"
     cold_dir.mkdir(parents=True, exist_ok=True)
     cold_ids = items.originals[split.cold_items]

@@ -149,7 +149,8 @@ def main() -> None:
         server.wait(timeout=30)
         if tmp is not None:
             tmp.cleanup()
-    from gtcrec.train.run import _git_commit, cpu_model
+    from gtcrec.machine import cpu_model
+    from gtcrec.train.run import _git_commit
 
     print(f"{health['model']} on {health['dataset']}: {health['users']} users, {health['items']} items; server start "
           f"{startup:.1f} s; {cpu_model()}, {args.threads} torch threads, concurrency {args.concurrency}")

@@ -18,9 +18,10 @@ import time
 import numpy as np
 import torch
 
+from gtcrec.machine import cpu_model
 from gtcrec.serving.ann import AnnIndex
 from gtcrec.serving.retrieval import exact_top_k
-from gtcrec.train.run import _git_commit, cpu_model
+from gtcrec.train.run import _git_commit
 
 
 def clustered(n: int, dim: int, centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -24,9 +24,10 @@ import torch
 
 from gtcrec.config import TrainConfig, load_yaml_config, parse_override
 from gtcrec.data.sources import load_dataset
+from gtcrec.machine import cpu_model
 from gtcrec.models import ModelInputs, build_model
 from gtcrec.train import Trainer
-from gtcrec.train.run import _git_commit, apply_cpu_settings, cpu_model
+from gtcrec.train.run import _git_commit, apply_cpu_settings
 from gtcrec.train.seeding import resolve_device, seed_everything
 
 

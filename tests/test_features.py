@@ -83,15 +83,16 @@ def test_fill_missing_mean_or_zeros():
 def test_write_modality_declares_it_and_refuses_nan(tmp_path):
     (tmp_path / "d.inter").write_text("userID\titemID\tx_label\n0\t0\t0\n0\t1\t1\n1\t1\t2\n1\t0\t0\n")
     (tmp_path / "dataset.yaml").write_text(yaml.safe_dump({"name": "d", "inter": "d.inter", "modalities": {}}))
-    report = FeatureReport("text", "test", 2, 3, 2, 0)
+    report = FeatureReport("text", "test", 2, 3, 2, 0, machine="here")
     write_modality(tmp_path, "text", np.ones((2, 3), dtype=np.float32), report)
     data = load_mmrec(tmp_path)
     assert list(data.features) == ["text"] and data.features["text"].shape == (2, 3)
     written = json.loads((tmp_path / "text_feat.report.json").read_text())
-    assert written["encoder"] == "test"
+    assert written["encoder"] == "test" and written["machine"] == "here"
     # the report names the exact bits and the library versions that made them: a rebuild can be told apart
     assert written["sha256"][:16] == data.fingerprint()["text"]
     assert written["packages"]["numpy"] == np.__version__ and "torch" in written["packages"]
+    assert (report.sha256, report.packages) == (written["sha256"], written["packages"])  # callers pass it on
     with pytest.raises(DataError, match="NaN"):
         write_modality(tmp_path, "image", np.full((2, 3), np.nan, dtype=np.float32), report)
     assert not (tmp_path / "image_feat.npy").exists()
@@ -288,3 +289,20 @@ def test_text_features_need_the_items_table(tmp_path):
     with pytest.raises(DataError, match="text features need the items table"):
         import_catalogue(raw / "log.csv", tmp_path / "ds", content=ContentOptions(text_columns=["title"]),
                          user_col="user", item_col="movie", kcore=2)
+
+
+def test_the_digest_reads_a_memory_mapped_matrix_in_blocks_as_it_reads_one_in_memory(tmp_path, monkeypatch):
+    from gtcrec.data import dataset as dataset_module
+
+    rng = np.random.default_rng(0)
+    matrix = rng.random((50, 7), dtype=np.float32)
+    np.save(tmp_path / "m.npy", matrix)
+    whole = dataset_module.array_digest(matrix)
+    mapped = np.load(tmp_path / "m.npy", mmap_mode="r")
+    assert dataset_module.array_digest(mapped) == whole
+    assert dataset_module.array_digest(np.asfortranarray(matrix)) == whole  # the values, not the memory layout
+    assert dataset_module.array_digest(matrix[:, :6]) != whole
+    assert dataset_module.array_digest(matrix.reshape(7, 50)) != whole  # the shape counts
+    nudged = matrix.copy()
+    nudged[49, 6] = np.nextafter(nudged[49, 6], np.float32(2))
+    assert dataset_module.array_digest(nudged) != whole  # the last row's last bit, across block borders

@@ -327,9 +327,12 @@ def test_a_run_saved_before_auto_existed_resumes_exact(small_synthetic, tmp_path
 
 
 def test_each_seed_records_which_data_it_trained_on(small_synthetic, tmp_path):
-    train(quick_config(epochs=1), data=small_synthetic, restart_dir=tmp_path / "run")
+    config = quick_config(epochs=1)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, feature_scaling="l2"))
+    train(config, data=small_synthetic, restart_dir=tmp_path / "run")
     recorded = json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())["data_fingerprint"]
-    assert recorded == small_synthetic.fingerprint()
+    assert recorded == small_synthetic.fingerprint()  # of the files, before the run's scaling
+    assert recorded != small_synthetic.with_feature_scaling("l2").fingerprint()
     assert set(recorded) == {"interactions", *small_synthetic.features}
     # the last bit of one feature changes that modality's digest only
     feature = next(iter(small_synthetic.features))
@@ -337,3 +340,17 @@ def test_each_seed_records_which_data_it_trained_on(small_synthetic, tmp_path):
     nudged[feature][0, 0] = np.nextafter(nudged[feature][0, 0], np.float32(np.inf))
     changed = dataclasses.replace(small_synthetic, features=nudged).fingerprint()
     assert {k for k in recorded if recorded[k] != changed[k]} == {feature}
+
+
+def test_a_seed_is_not_resumed_on_other_data(small_synthetic, tmp_path):
+    config = quick_config(epochs=3)
+    run_dir = tmp_path / "run"
+    train(quick_config(epochs=1), data=small_synthetic, restart_dir=run_dir)  # seed 0 checkpointed, unfinished
+    (run_dir / "seed0" / "metrics.json").unlink()
+    feature = next(iter(small_synthetic.features))
+    rebuilt = {**small_synthetic.features, feature: small_synthetic.features[feature] * np.float32(1.0001)}
+    other = dataclasses.replace(small_synthetic, features=rebuilt)
+    with pytest.raises(DataError, match=f"started on other data \\({feature} differ"):
+        train(config, data=other, resume_dir=run_dir)
+    result = train(config, data=small_synthetic, resume_dir=run_dir)  # the same data resumes
+    assert result.seeds[0].epochs_run == 3

@@ -27,11 +27,17 @@ def pairs_to_csr(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix
 
 
 def array_digest(*arrays: np.ndarray) -> str:
-    """sha256 of arrays' dtypes, shapes and bytes, in order."""
+    """sha256 of arrays' dtypes, shapes and bytes, in order (not of a .npy file: its header is left out).
+
+    Read in blocks of rows, without a copy of a C-contiguous (e.g. memory-mapped) array.
+    """
     h = hashlib.sha256()
     for array in arrays:
         h.update(str((array.dtype.str, array.shape)).encode())
-        h.update(np.ascontiguousarray(array).tobytes())
+        rows = array.reshape(1, -1) if array.ndim < 2 else array
+        step = max(1, (64 << 20) // max(1, rows[:1].nbytes))  # about 64 MiB at a time
+        for start in range(0, len(rows), step):
+            h.update(memoryview(np.ascontiguousarray(rows[start:start + step])).cast("B"))
     return h.hexdigest()
 
 
@@ -90,10 +96,11 @@ class InteractionData:
                 raise DataError(f"modality {modality!r}: {feat.shape[0]} feature rows for {self.n_items} items; expected one row per item")
 
     def fingerprint(self) -> dict[str, str]:
-        """Short sha256 digests of the split pairs and of each modality's features, as loaded.
+        """Short digests (:func:`array_digest`, 16 hex digits) of the split pairs and of each modality's features.
 
-        Recorded with every trained seed: feature files rebuilt by other encoder library versions differ in
-        their last bits and change training, so two runs are only comparable where these agree.
+        Every trained seed records them, taken before feature scaling (so a feature report's ``sha256`` starts
+        with its modality's): features encoded again on another machine or with other library versions can
+        differ in their last bits, which changes training; two runs are comparable only where these agree.
         """
         return {"interactions": array_digest(self.train, self.valid, self.test)[:16],
                 **{modality: array_digest(feat)[:16] for modality, feat in sorted(self.features.items())}}

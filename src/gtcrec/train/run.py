@@ -9,7 +9,6 @@ import functools
 import json
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from ..data.dataset import InteractionData
 from ..data.errors import DataError
 from ..data.sources import load_dataset
 from ..evaluation import Evaluator
+from ..machine import machine_name
 from ..models import MODELS, ModelInputs, build_model
 from .checkpoint import atomic_write_bytes, atomic_write_json, load_tensors
 from .distributed import World, init_from_environment, rank_device, share, world
@@ -66,23 +66,6 @@ def _git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
-
-
 def _run_dir(config: RunConfig) -> Path:
     name = config.name or f"{Path(config.data.dataset).name}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     return Path(config.output_dir) / name
@@ -97,7 +80,9 @@ def saved_config_path(run_dir: str | Path) -> Path:
 
 
 def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Path | None, *,
-               resume: bool = False) -> SeedResult:
+               resume: bool = False, data_fingerprint: dict[str, str] | None = None) -> SeedResult:
+    """One seed. ``data_fingerprint``: the digests of the (unscaled) data, recorded in the seed folder at the
+    start and in metrics.json; resuming a seed started on other data is refused."""
     cfg = config.train
     commit = _git_commit()  # at the start: the code that actually runs
     seed_everything(seed, cfg.deterministic)
@@ -112,6 +97,8 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
             raise ConfigError(f"{run_dir} holds a finished seed (metrics.json); resume the run or use "
                               "another output folder")
         run_dir.mkdir(parents=True, exist_ok=True)
+        if data_fingerprint is not None:
+            check_same_data(run_dir, data_fingerprint, resume)
         (run_dir / "config.yaml").write_text(config.to_yaml())
         file_handler = logging.FileHandler(run_dir / "train.log")
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
@@ -139,12 +126,12 @@ def train_seed(config: RunConfig, data: InteractionData, seed: int, run_dir: Pat
                                                          "stopped_early": fit.stopped_early,
                                                          "device": str(device), "torch": torch.__version__,
                                                          "git_commit": commit,
-                                                         "machine": _machine(device),
+                                                         "machine": machine_name(device),
                                                          # what this seed ran with (older seeds: unrecorded)
                                                          "flush_denormal": cfg.flush_denormal,
                                                          "batch_size_used": trainer.batch_size,
                                                          "lr_used": trainer.lr,
-                                                         "data_fingerprint": data.fingerprint()})
+                                                         "data_fingerprint": data_fingerprint})
         return result
     finally:
         if file_handler is not None:
@@ -159,11 +146,41 @@ def run_data(data_config: DataConfig, data: InteractionData | None = None, *,
     ``data`` given: a view of it; otherwise ``dataset`` (default: the config's) is loaded. Everything that
     rebuilds a saved run's model (``gtcrec evaluate``, benchmarks) goes through here, as training does.
     """
+    return _run_data_and_fingerprint(data_config, data, dataset=dataset, fingerprint=False)[0]
+
+
+def _run_data_and_fingerprint(data_config: DataConfig, data: InteractionData | None = None, *,
+                              dataset: str | None = None,
+                              fingerprint: bool = True) -> tuple[InteractionData, dict[str, str] | None]:
+    """:func:`run_data`, and the digests of its data before feature scaling (those of the files)."""
     if data is None:
         data = load_dataset(dataset or data_config.dataset, data_config.modalities)
     else:
         data = data.with_modalities(data_config.modalities)
-    return data.with_feature_scaling(data_config.feature_scaling)
+    digests = data.fingerprint() if fingerprint else None
+    return data.with_feature_scaling(data_config.feature_scaling), digests
+
+
+DATA_FINGERPRINT = "data_fingerprint.json"
+
+
+def check_same_data(seed_dir: Path, fingerprint: dict[str, str], resume: bool) -> None:
+    """Refuse to resume a seed on data other than it started on; record the data of a seed that starts."""
+    path = seed_dir / DATA_FINGERPRINT
+    if resume and path.exists():
+        try:
+            started = json.loads(path.read_text())
+        except ValueError:
+            started = None
+        if not isinstance(started, dict):
+            raise DataError("unreadable record of the data this seed started on; delete the seed folder to "
+                            "train it again", path=str(path))
+        differ = sorted(k for k in {*started, *fingerprint} if started.get(k) != fingerprint.get(k))
+        if differ:
+            raise DataError(f"this seed started on other data ({', '.join(differ)} differ: e.g. features encoded "
+                            "again); resume it on the same files or train it again with --restart", path=str(path))
+        return
+    atomic_write_json(path, fingerprint)
 
 
 def _seed_number(path: Path) -> tuple[int, str]:
@@ -375,7 +392,7 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
             import torch.distributed as dist
 
             dist.broadcast_object_list([str(root)], 0)
-        data = run_data(config.data, data)
+        data, fingerprint = _run_data_and_fingerprint(config.data, data)
         if restart_dir is not None:
             for old in [*root.glob("seed*"), root / "summary.md", root / "summary.csv"]:
                 shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
@@ -389,7 +406,8 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
                 result.seeds.append(read_seed_result(done))
                 log.info("seed %d already finished in %s", seed, seed_dir)
                 continue
-            result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None))
+            result.seeds.append(train_seed(config, data, seed, seed_dir, resume=resume_dir is not None,
+                                           data_fingerprint=fingerprint))
         result.write(root)
     except BaseException:
         lock.release()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -40,8 +40,10 @@ class FeatureReport:
     failed: list[dict[str, str]] = field(default_factory=list)  # [{item, path, error}]
     missing_items: list[str] = field(default_factory=list)  # raw ids, first 100 only
     extra: dict[str, object] = field(default_factory=dict)
-    sha256: str = ""  # array_digest of the written float32 array: InteractionData.fingerprint's first 16 digits
+    # Set by write_modality: what decides the matrix's exact bits, so that a rebuild can be told apart
+    sha256: str = ""  # array_digest of the float32 matrix; InteractionData.fingerprint takes its first 16 digits
     packages: dict[str, str] = field(default_factory=dict)  # ENCODER_PACKAGES installed when it was written
+    machine: str = ""  # where the encoder ran (CPU model and threads, or the GPU)
 
     def summary(self) -> str:
         return (f"{self.modality}: {self.n_items} items -> ({self.n_items}, {self.dim}) with {self.encoder}; "
@@ -168,7 +170,8 @@ def write_modality(dataset_dir: str | Path, modality: str, features: np.ndarray,
     out = root / f"{modality}_feat.npy"
     features = np.ascontiguousarray(features, dtype=np.float32)
     atomic_write_npy(out, features)
-    report = replace(report, sha256=array_digest(features), packages=installed_versions(ENCODER_PACKAGES))
+    # in place: the callers pass this report on (import_report.json, the CLI's summary)
+    report.sha256, report.packages = array_digest(features), installed_versions(ENCODER_PACKAGES)
     atomic_write_json(root / f"{modality}_feat.report.json", asdict(report))
     yaml_path = root / DATASET_YAML
     if yaml_path.exists():

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ...errors import MissingExtra
+from ...machine import machine_name
 from ..errors import DataError
 from .common import FeatureReport, fill_missing
 
@@ -221,5 +222,6 @@ def encode_images(
         seconds=round(time.perf_counter() - start, 2), failed=failed,
         missing_items=[keys[i] for i in np.flatnonzero(~present)[:100]],
         extra={"resize": resize, "batch_size": batch_size},
+        machine=machine_name(device),
     )
     return features, report

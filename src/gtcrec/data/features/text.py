@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import MissingExtra
+from ...machine import machine_name
 from ..errors import DataError
 from .common import FeatureReport, fill_missing
 
@@ -84,5 +85,6 @@ def encode_texts(
         dim=dim, n_encoded=int(present.sum()), n_missing=int((~present).sum()), fill=fill,
         seconds=round(time.perf_counter() - start, 2),
         missing_items=[keys[i] for i in np.flatnonzero(~present)[:100]],
+        machine=machine_name(device),
     )
     return features, report
