@@ -11,6 +11,9 @@ set -u
 cd "$(dirname "$0")/.."
 if [ $# -ne 3 ]; then echo "usage: bash benchmarks/rq_figures.sh DATASET MODALITY_A MODALITY_B" >&2; exit 2; fi
 ds=$1; ma=$2; mb=$3
+if [ -z "$ds" ] || [ -z "$ma" ] || [ -z "$mb" ] || [ "$ma" = "$mb" ]; then
+  echo "rq_figures.sh: expected a dataset and two different modality names; got '$ds' '$ma' '$mb'" >&2; exit 2
+fi
 gtcrec=.venv/bin/gtcrec  # the README's set-up; else the one on PATH
 [ -x "$gtcrec" ] || gtcrec=gtcrec
 python=.venv/bin/python
@@ -23,6 +26,7 @@ has_seeds() { compgen -G "$1/seed*/metrics.json" > /dev/null; }
 ablate=runs/ablate-$ds
 full=runs/eq-$ds/gtc
 grid_has "$full" final || full=$ablate/table3/gtc
+echo "RQ3: full GTC from $full" >&2
 rq3=()
 for spec in "interaction only=$ablate/modalities-none/gtc" "$ma only=$ablate/modalities-$ma/gtc" \
             "$mb only=$ablate/modalities-$mb/gtc" "pairwise, no TC=$ablate/table3/gtc-wo-tc" "full=$full"; do
