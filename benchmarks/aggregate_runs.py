@@ -19,6 +19,8 @@ from pathlib import Path
 
 from scipy import stats
 
+from gtcrec.train.bench import data_mismatches
+
 COLUMNS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20", "recall@50", "ndcg@50"]
 
 
@@ -26,21 +28,6 @@ def _fmt(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-
-
-def data_mismatches(rows: dict[str, list[dict]]) -> list[str]:
-    """One warning per piece of data (interactions, a modality) whose recorded digest differs between seeds.
-
-    Seeds from before metrics.json recorded ``data_fingerprint`` are not compared.
-    """
-    seen: dict[str, dict[str, set[str]]] = {}  # key -> digest -> labels
-    for label, metrics in rows.items():
-        for m in metrics:
-            for key, digest in (m.get("data_fingerprint") or {}).items():
-                seen.setdefault(key, {}).setdefault(digest, set()).add(label)
-    return [f"warning: the seeds saw different {key} data: "
-            + "; ".join(f"{digest} in {', '.join(sorted(labels))}" for digest, labels in sorted(digests.items()))
-            for key, digests in sorted(seen.items()) if len(digests) > 1]
 
 
 def main() -> None:

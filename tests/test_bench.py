@@ -147,6 +147,23 @@ def test_a_grid_whose_points_ran_on_different_machines_names_each_points_machine
         [report.points[0].machines, ["NVIDIA H200"]]
 
 
+def test_a_bench_whose_seeds_saw_other_data_or_machines_says_so(small_synthetic, tmp_path):
+    run_bench(["lightgcn", "bprmf"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
+    table = (tmp_path / "bench.md").read_text()
+    assert "warning" not in table and "machines the seeds ran on" not in table
+    moved = tmp_path / "bprmf" / "seed2" / "metrics.json"  # as if trained elsewhere, on features encoded there
+    saved = json.loads(moved.read_text())
+    feature = next(iter(small_synthetic.features))
+    moved.write_text(json.dumps({**saved, "machine": "NVIDIA H200",
+                                 "data_fingerprint": {**saved["data_fingerprint"], feature: "0" * 16}}))
+    run_bench(["lightgcn", "bprmf"], "synthetic", [1, 2], output_dir=tmp_path, overrides=FAST, data=small_synthetic)
+    table = (tmp_path / "bench.md").read_text()
+    assert f"- warning: the seeds saw different {feature} data: " in table and "0000000000000000 in bprmf" in table
+    assert "- machines the seeds ran on: " in table and "NVIDIA H200" in table
+    machines = json.loads((tmp_path / "bench.json").read_text())["rows"]["bprmf"]["machines"]
+    assert len(machines) == 2 and "NVIDIA H200" in machines
+
+
 def test_grid_rejects_bad_axes_before_training(tmp_path):
     for bad in ("model_params.n_layers", "model_params.n_layers=", "model_params.n_layers=1,1"):
         with pytest.raises(ConfigError):

@@ -128,6 +128,21 @@ def protocol_differences(old: dict[str, Any], new: dict[str, Any], n_train: int 
     return differences
 
 
+def data_mismatches(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """One warning per piece of data (interactions, a modality) whose recorded digest differs between seeds.
+
+    Seeds from before metrics.json recorded ``data_fingerprint`` are not compared.
+    """
+    seen: dict[str, dict[str, set[str]]] = {}  # key -> digest -> labels
+    for label, metrics in rows.items():
+        for m in metrics:
+            for key, digest in (m.get("data_fingerprint") or {}).items():
+                seen.setdefault(key, {}).setdefault(digest, set()).add(label)
+    return [f"warning: the seeds saw different {key} data: "
+            + "; ".join(f"{digest} in {', '.join(sorted(labels))}" for digest, labels in sorted(digests.items()))
+            for key, digests in sorted(seen.items()) if len(digests) > 1]
+
+
 @dataclass
 class BenchReport:
     dataset: str
@@ -138,6 +153,8 @@ class BenchReport:
     machine: str | None = None
     date: str | None = None
     run_commits: dict[str, list[str]] = field(default_factory=dict)  # per entry; resumed seeds keep theirs
+    run_machines: dict[str, list[str]] = field(default_factory=dict)  # per entry, where its seeds trained
+    data_warnings: list[str] = field(default_factory=list)  # data_mismatches over every entry's seeds
 
     def to_markdown(self) -> str:
         head = [f"# Benchmark on {self.dataset}", ""]
@@ -148,6 +165,10 @@ class BenchReport:
         if any(commits != [self.commit] for commits in self.run_commits.values()):
             head.append("- commits the seeds ran at: " + "; ".join(
                 f"{label} {', '.join(c[:12] for c in commits)}" for label, commits in self.run_commits.items()))
+        if len({m for machines in self.run_machines.values() for m in machines}) > 1:
+            head.append("- machines the seeds ran on: " + "; ".join(
+                f"{label} {', '.join(machines)}" for label, machines in self.run_machines.items()))
+        head += [f"- {line}" for line in self.data_warnings]
         head += ["- test metrics at each seed's best-validation epoch (valid Recall@20), mean ± std (ddof 1)", ""]
         short = [m.replace("recall", "R").replace("ndcg", "N") for m in TABLE_METRICS]
         lines = ["| model | valid R@20 | " + " | ".join(short) + " | s/epoch | eval s | peak MiB | best epochs |",
@@ -173,9 +194,10 @@ class BenchReport:
                 "peak_memory_mb": [s.peak_memory_mb for s in result.seeds],
                 "best_epochs": [s.best_epoch for s in result.seeds],
                 "commits": self.run_commits.get(label, []),
+                "machines": self.run_machines.get(label, []),
             }
         return {"dataset": self.dataset, "seeds": self.seeds, "command": self.command, "commit": self.commit,
-                "machine": self.machine, "date": self.date, "rows": rows}
+                "machine": self.machine, "date": self.date, "data_warnings": self.data_warnings, "rows": rows}
 
     def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -223,14 +245,16 @@ def run_bench(entries: list[str], dataset: str, seeds: list[int], *, output_dir:
                          date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     if data is None:
         data = load_dataset(dataset)  # every modality; each entry selects its own
+    seed_metrics: dict[str, list[dict[str, Any]]] = {}
     for entry, config in configs.items():
         run_dir = output_dir / entry
         log.info("bench: %s (%s) on %s, seeds %s", entry, config.model, dataset, seeds)
         report.results[entry] = train_in_folder(config, run_dir, data)
-        saved_seeds = saved_seed_metrics(run_dir)
-        report.machine = report.machine or next((m.get("machine") for m in saved_seeds), None)
-        report.run_commits[entry] = sorted({m.get("git_commit") or "unknown" for m in saved_seeds
-                                            if m.get("seed") in seeds})
+        seed_metrics[entry] = [m for m in saved_seed_metrics(run_dir) if m.get("seed") in seeds]
+        report.machine = report.machine or next((m.get("machine") for m in seed_metrics[entry]), None)
+        report.run_commits[entry] = sorted({m.get("git_commit") or "unknown" for m in seed_metrics[entry]})
+        report.run_machines[entry] = sorted({m["machine"] for m in seed_metrics[entry] if m.get("machine")})
+        report.data_warnings = data_mismatches(seed_metrics)
         report.write(output_dir)
     return report
 
