@@ -25,7 +25,13 @@ import yaml
 from ..config import ConfigError, RunConfig, deep_merge, parse_override
 from ..data.dataset import InteractionData
 from ..data.sources import load_dataset
-from .bench import TABLE_METRICS, entry_config, saved_seed_metrics, train_in_folder
+from .bench import (
+    TABLE_METRICS,
+    data_mismatches,
+    entry_config,
+    saved_seed_metrics,
+    train_in_folder,
+)
 from .checkpoint import atomic_write_json
 from .results import RunResult
 from .run import _git_commit
@@ -98,6 +104,7 @@ class GridReport:
     commit: str | None = None
     machine: str | None = None
     date: str | None = None
+    data_warnings: list[str] = field(default_factory=list)  # data_mismatches over every point's and final seed
 
     def _mixed(self) -> bool:
         return len(set(self.final_machines).union(*(p.machines for p in self.points))) > 1
@@ -114,6 +121,7 @@ class GridReport:
                              ("machine", machine), ("date", self.date), ("selection seeds", self.selection_seeds)):
             if value is not None:
                 lines.append(f"- {label}: {value}")
+        lines += [f"- {line}" for line in self.data_warnings]
         lines += [(f"- chosen on validation {self.metric} (mean over the selection seeds); test metrics of the grid "
                   "points are not shown and played no part"), ""]
         lines.append("| " + " | ".join(keys) + f" | valid {self.metric} | best epochs | s/epoch |"
@@ -143,7 +151,7 @@ class GridReport:
         out: dict[str, Any] = {
             "entry": self.entry, "dataset": self.dataset, "metric": self.metric,
             "selection_seeds": self.selection_seeds, "command": self.command, "commit": self.commit,
-            "machine": self._machine_line(), "date": self.date,
+            "machine": self._machine_line(), "date": self.date, "data_warnings": self.data_warnings,
             "chosen": self.chosen.settings if self.chosen else None,
             "points": [{"settings": p.settings, "run_dir": p.result.run_dir, "machines": p.machines,
                         "valid": p.score(self.metric), "best_epochs": [s.best_epoch for s in p.result.seeds]}
@@ -217,12 +225,15 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
                         date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     if data is None:
         data = load_dataset(dataset)
+    seen: dict[str, list[dict[str, Any]]] = {}  # each point's (and the final run's) seeds, as saved
     for point in points:
         log.info("grid: %s %s on %s, seeds %s", entry, point.label, dataset, seeds)
         point.result = train_in_folder(configs[point.label], point_folder(output_dir, point), data)
         report.points.append(point)
         point.machines = _machines(Path(point.result.run_dir))
         report.machine = report.machine or next(iter(point.machines), None)
+        seen[point.label] = saved_seed_metrics(Path(point.result.run_dir))
+        report.data_warnings = data_mismatches(seen)
         report.write(output_dir)
     report.chosen = choose_point(points, metric)
     chosen_config = configs[report.chosen.label]
@@ -232,6 +243,8 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         report.final_patience = chosen_config.train.patience
         report.final = train_in_folder(chosen_config, final_dir, data)
         report.final_machines = _machines(final_dir)
+        seen["final"] = saved_seed_metrics(final_dir)
+        report.data_warnings = data_mismatches(seen)
     best = deep_merge(chosen_config.to_dict(), {"name": None, "output_dir": "runs"})
     (output_dir / "best.yaml").write_text(
         f"# chosen by `gtcrec grid` on validation {metric}: {report.chosen.settings}"
