@@ -288,7 +288,7 @@ def test_a_bug_is_reported_as_one_and_exits_1(world, tmp_path, capsys, monkeypat
     def broken(*args, **kwargs):
         raise ZeroDivisionError("planted")
 
-    monkeypatch.setattr(run, "run_data", broken)
+    monkeypatch.setattr(run, "train_seed", broken)
     assert main(train_argv(world[1], tmp_path)) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "internal error" in err and "please report" in err
