@@ -17,6 +17,7 @@ last.safetensors (kept by every run). Re-running resumes what an interruption le
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    logging.getLogger("gtcrec").setLevel(logging.INFO)  # each seed's train.log takes its epochs, as under the CLI
     runs = [r.resolve() for r in args.runs]
     for run in runs:
         if not saved_config_path(run).exists():
