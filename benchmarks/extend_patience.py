@@ -42,16 +42,19 @@ def extended_copy(run: Path, target: Path, patience: int) -> list[str]:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.copytree(run, partial, ignore=shutil.ignore_patterns(".lock"))
         os.replace(partial, target)  # a half-made copy is never taken for a run
+    def seed_patience(seed: Path) -> int:  # what the seed trained with (a re-run finds the longer one)
+        return yaml.safe_load((seed / "config.yaml").read_text())["train"]["patience"]
+
     reopened = []
+    for done in sorted(target.glob("seed*/metrics.json")):
+        shorter = (done.parent / "config.yaml").exists() and seed_patience(done.parent) < patience
+        if shorter and read_seed_metrics(done).get("stopped_early") and has_checkpoint(done.parent):
+            done.unlink()  # the seed trains on from its last checkpoint
+            reopened.append(done.parent.name)
     for config_path in [saved_config_path(target), *sorted(target.glob("seed*/config.yaml"))]:
         config = yaml.safe_load(config_path.read_text())
         config["train"]["patience"] = patience
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    for done in sorted(target.glob("seed*/metrics.json")):
-        metrics = read_seed_metrics(done)
-        if metrics.get("stopped_early") and has_checkpoint(done.parent):
-            done.unlink()  # the seed trains on from its last checkpoint
-            reopened.append(done.parent.name)
     return reopened
 
 

@@ -40,4 +40,6 @@ def test_a_longer_patience_from_the_checkpoint_equals_that_patience_from_the_sta
     # a shorter patience is refused in one line, and a re-run trains nothing more
     assert extend.main([str(tmp_path / "ext" / "short"), "--patience", "2", "--out", str(tmp_path / "ext2")]) == 2
     assert not (tmp_path / "ext2").exists()
+    before = (tmp_path / "ext" / "short" / "seed0" / "metrics.json").read_text()
     assert extend.main([str(tmp_path / "runs" / "short"), "--patience", "4", "--out", str(tmp_path / "ext")]) == 0
+    assert (tmp_path / "ext" / "short" / "seed0" / "metrics.json").read_text() == before  # not reopened
