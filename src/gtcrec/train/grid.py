@@ -169,8 +169,8 @@ class GridReport:
         atomic_write_json(folder / "grid.json", self.to_json())
 
 
-def _machines(run_dir: Path) -> list[str]:
-    return sorted({m["machine"] for m in saved_seed_metrics(run_dir) if m.get("machine")})
+def _machines(seeds: list[dict[str, Any]]) -> list[str]:
+    return sorted({m["machine"] for m in seeds if m.get("machine")})
 
 
 def choose_point(points: list[GridPoint], metric: str) -> GridPoint:
@@ -230,9 +230,9 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         log.info("grid: %s %s on %s, seeds %s", entry, point.label, dataset, seeds)
         point.result = train_in_folder(configs[point.label], point_folder(output_dir, point), data)
         report.points.append(point)
-        point.machines = _machines(Path(point.result.run_dir))
+        seen[point.label] = saved_seed_metrics(Path(point.result.run_dir))  # read once: machines and data
+        point.machines = _machines(seen[point.label])
         report.machine = report.machine or next(iter(point.machines), None)
-        seen[point.label] = saved_seed_metrics(Path(point.result.run_dir))
         report.data_warnings = data_mismatches(seen)
         report.write(output_dir)
     report.chosen = choose_point(points, metric)
@@ -242,8 +242,8 @@ def run_grid(entry: str, dataset: str, axes: list[GridAxis], *, seeds: list[int]
         final_dir = Path(chosen_config.output_dir) / report.chosen.label
         report.final_patience = chosen_config.train.patience
         report.final = train_in_folder(chosen_config, final_dir, data)
-        report.final_machines = _machines(final_dir)
         seen["final"] = saved_seed_metrics(final_dir)
+        report.final_machines = _machines(seen["final"])
         report.data_warnings = data_mismatches(seen)
     best = deep_merge(chosen_config.to_dict(), {"name": None, "output_dir": "runs"})
     (output_dir / "best.yaml").write_text(

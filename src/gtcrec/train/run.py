@@ -146,19 +146,15 @@ def run_data(data_config: DataConfig, data: InteractionData | None = None, *,
     ``data`` given: a view of it; otherwise ``dataset`` (default: the config's) is loaded. Everything that
     rebuilds a saved run's model (``gtcrec evaluate``, benchmarks) goes through here, as training does.
     """
-    return _run_data_and_fingerprint(data_config, data, dataset=dataset, fingerprint=False)[0]
+    return _selected_data(data_config, data, dataset).with_feature_scaling(data_config.feature_scaling)
 
 
-def _run_data_and_fingerprint(data_config: DataConfig, data: InteractionData | None = None, *,
-                              dataset: str | None = None,
-                              fingerprint: bool = True) -> tuple[InteractionData, dict[str, str] | None]:
-    """:func:`run_data`, and the digests of its data before feature scaling (those of the files)."""
+def _selected_data(data_config: DataConfig, data: InteractionData | None = None,
+                   dataset: str | None = None) -> InteractionData:
+    """The run's modalities of ``data`` (or of the loaded dataset), before feature scaling: what the files hold."""
     if data is None:
-        data = load_dataset(dataset or data_config.dataset, data_config.modalities)
-    else:
-        data = data.with_modalities(data_config.modalities)
-    digests = data.fingerprint() if fingerprint else None
-    return data.with_feature_scaling(data_config.feature_scaling), digests
+        return load_dataset(dataset or data_config.dataset, data_config.modalities)
+    return data.with_modalities(data_config.modalities)
 
 
 DATA_FINGERPRINT = "data_fingerprint.json"
@@ -392,7 +388,9 @@ def _train_folder(config: RunConfig, *, data: InteractionData | None, resume_dir
             import torch.distributed as dist
 
             dist.broadcast_object_list([str(root)], 0)
-        data, fingerprint = _run_data_and_fingerprint(config.data, data)
+        selected = _selected_data(config.data, data)
+        fingerprint = selected.fingerprint()  # of the files, once per run
+        data = selected.with_feature_scaling(config.data.feature_scaling)
         if restart_dir is not None:
             for old in [*root.glob("seed*"), root / "summary.md", root / "summary.csv"]:
                 shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
