@@ -4,7 +4,8 @@
 # Runs with no finished seed and grids with no chosen point (RQ6) or no final seeds (RQ3) are left out and named on
 # stderr; a run with some of its seeds finished enters with those (report.md gives each bar's seed count).
 # "full" is the equal-budget grid's final seeds (runs/eq-DATASET/gtc) where they exist, else the Table 3 run of
-# full GTC (runs/ablate-DATASET/table3/gtc; same point, patience 10).
+# full GTC (<ablate>/table3/gtc; same point).
+# GTCREC_ABLATE_DIR replaces runs/ablate-DATASET (e.g. runs/ablate-ml-100k-mm-p20, the patience-20 ablations).
 # Needs gtcrec[plot]. usage: bash benchmarks/rq_figures.sh DATASET MODALITY_A MODALITY_B
 #   e.g. bash benchmarks/rq_figures.sh tiktok image audio; bash benchmarks/rq_figures.sh ml-100k-mm image text
 set -u
@@ -23,7 +24,7 @@ grid_has() {  # GRID_DIR FIELD: the grid.json exists and FIELD is set (chosen, f
     "$1/grid.json" "$2"
 }
 has_seeds() { compgen -G "$1/seed*/metrics.json" > /dev/null; }
-ablate=runs/ablate-$ds
+ablate=${GTCREC_ABLATE_DIR:-runs/ablate-$ds}
 full=runs/eq-$ds/gtc
 grid_has "$full" final || full=$ablate/table3/gtc
 echo "RQ3: full GTC from $full" >&2
