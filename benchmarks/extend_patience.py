@@ -32,9 +32,13 @@ from gtcrec.train.run import read_seed_metrics, saved_config_path
 from gtcrec.train.trainer import has_checkpoint
 
 
+def _saved_patience(config_path: Path) -> int:
+    return yaml.safe_load(config_path.read_text())["train"]["patience"]
+
+
 def extended_copy(run: Path, target: Path, patience: int) -> list[str]:
     """Copy ``run`` to ``target`` (once) with ``patience``; reopen the seeds patience stopped. Returns them."""
-    old = yaml.safe_load(saved_config_path(run).read_text())["train"]["patience"]
+    old = _saved_patience(saved_config_path(run))
     if old > patience:  # before anything is copied
         raise UserError(f"{run}: patience {old} is above {patience}; expected a longer one")
     if not target.exists():
@@ -42,12 +46,10 @@ def extended_copy(run: Path, target: Path, patience: int) -> list[str]:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.copytree(run, partial, ignore=shutil.ignore_patterns(".lock"))
         os.replace(partial, target)  # a half-made copy is never taken for a run
-    def seed_patience(seed: Path) -> int:  # what the seed trained with (a re-run finds the longer one)
-        return yaml.safe_load((seed / "config.yaml").read_text())["train"]["patience"]
-
     reopened = []
     for done in sorted(target.glob("seed*/metrics.json")):
-        shorter = (done.parent / "config.yaml").exists() and seed_patience(done.parent) < patience
+        seed_config = done.parent / "config.yaml"  # what the seed trained with (a re-run finds the longer one)
+        shorter = seed_config.exists() and _saved_patience(seed_config) < patience
         if shorter and read_seed_metrics(done).get("stopped_early") and has_checkpoint(done.parent):
             done.unlink()  # the seed trains on from its last checkpoint
             reopened.append(done.parent.name)
